@@ -1,0 +1,1 @@
+"""tagnet.datasets: video decoding, sampling, transforms and datasets."""

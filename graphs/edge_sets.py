@@ -1,0 +1,154 @@
+"""Edge sets: named rules that put directed edges on a token grid.
+
+An edge set is one *type* of edge. Topologies (:mod:`tagnet.graphs.topology`)
+are ordered unions of edge sets, and the position of an edge set in that union
+is the type id of its edges. Builders here are pure and vectorised (no Python
+loop over nodes) and never add self loops: ``gcn_norm`` inside APPNP adds them.
+
+Static edge sets depend on the grid only; *dynamic* ones (``dynamic = True``)
+also look at the node features and are built per clip at run time.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from .grid import TokenGrid
+from .registry import Registry
+
+EDGE_SETS: Registry[Callable[..., EdgeSet]] = Registry("edge set")
+
+
+class EdgeSet:
+    """One type of directed edge on a :class:`TokenGrid`.
+
+    Subclasses implement :meth:`build`. A static edge set returns the edges of
+    one clip as ``edge_index`` of shape ``[2, E]`` (source row 0, target row 1,
+    node ids as in :class:`TokenGrid`). A dynamic edge set sets
+    ``dynamic = True`` and receives the node features ``x`` of shape
+    ``(B, N, C)``; it returns the edges of the whole batch, node ids offset by
+    ``b * N`` for clip ``b``.
+    """
+
+    name: str = "edge_set"
+    dynamic: bool = False
+
+    def build(self, grid: TokenGrid, x: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def __call__(self, grid: TokenGrid, x: Tensor | None = None) -> Tensor:
+        edge_index = self.build(grid, x)
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(
+                f"edge set {self.name!r} returned edge_index of shape {tuple(edge_index.shape)};"
+                " expected [2, E]"
+            )
+        return edge_index.long()
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.extra_repr()})"
+
+
+class FunctionEdgeSet(EdgeSet):
+    """An edge set made from a pure function ``fn(grid, **params) -> edge_index``."""
+
+    def __init__(self, name: str, fn: Callable[..., Tensor], **params) -> None:
+        self.name = name
+        self.fn = fn
+        self.params = params
+
+    def build(self, grid: TokenGrid, x: Tensor | None = None) -> Tensor:
+        return self.fn(grid, **self.params)
+
+    def extra_repr(self) -> str:
+        args = [repr(self.name)] + [f"{k}={v!r}" for k, v in self.params.items()]
+        return ", ".join(args)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, FunctionEdgeSet) and self.fn is other.fn
+                and self.params == other.params)
+
+    def __hash__(self) -> int:
+        return hash((self.name, tuple(sorted(self.params.items()))))
+
+
+def register_edge_set(name: str, fn_or_cls=None):
+    """Register an edge-set builder under ``name``; usable as a decorator.
+
+    ``fn_or_cls`` is either a pure function ``fn(grid, **params) -> edge_index``
+    or an :class:`EdgeSet` subclass (its constructor takes the parameters).
+
+    Example:
+        >>> @register_edge_set("first_frame_star")
+        ... def first_frame_star(grid):
+        ...     p = torch.arange(1, grid.num_sites)
+        ...     return torch.stack([p, torch.zeros_like(p)])
+    """
+
+    def wrap(obj):
+        if inspect.isclass(obj) and issubclass(obj, EdgeSet):
+            factory = obj
+        elif callable(obj):
+            def factory(**params):
+                return FunctionEdgeSet(name, obj, **params)
+        else:
+            raise TypeError(f"cannot register {obj!r} as edge set {name!r}")
+        EDGE_SETS.register(name, factory)
+        return obj
+
+    return wrap if fn_or_cls is None else wrap(fn_or_cls)
+
+
+def get_edge_set(name_or_obj: str | EdgeSet, **params) -> EdgeSet:
+    """Resolve an edge set: a registered name (with optional parameters) or an object."""
+    if isinstance(name_or_obj, EdgeSet):
+        if params:
+            raise ValueError(f"parameters {params} given with an EdgeSet object {name_or_obj!r}")
+        return name_or_obj
+    return EDGE_SETS.get(name_or_obj)(**params)
+
+
+def list_edge_sets() -> list[str]:
+    """Names of the registered edge sets."""
+    return EDGE_SETS.names()
+
+
+@register_edge_set("intra_frame")
+def intra_frame(grid: TokenGrid) -> Tensor:
+    r"""Complete graph over the ``P = H * W`` sites of each frame (IF-FC).
+
+    All ordered pairs :math:`((t,p),(t,q)),\ p \neq q`: ``T * P * (P - 1)`` edges,
+    ordered by frame, then source, then target.
+    """
+    P = grid.num_sites
+    p = torch.arange(P)
+    src, dst = p.repeat_interleave(P), p.repeat(P)
+    keep = src != dst
+    offset = (torch.arange(grid.T) * P).unsqueeze(1)  # (T, 1)
+    src = (src[keep].unsqueeze(0) + offset).flatten()
+    dst = (dst[keep].unsqueeze(0) + offset).flatten()
+    return torch.stack([src, dst])
+
+
+@register_edge_set("temporal")
+def temporal(grid: TokenGrid) -> Tensor:
+    r"""Time-aligned edges (TAT): the same site in neighbouring frames.
+
+    ``(t, p) -> (t + 1, p)`` for every ``t < T - 1``, then the reverse edges:
+    ``2 * (T - 1) * P`` edges in all, none when ``T = 1``.
+    """
+    n = torch.arange((grid.T - 1) * grid.num_sites)
+    later = n + grid.num_sites
+    return torch.stack([torch.cat([n, later]), torch.cat([later, n])])
+
+
+@register_edge_set("none")
+def no_edges(grid: TokenGrid) -> Tensor:
+    """No edges at all (propagation then leaves the tokens unchanged)."""
+    return torch.empty(2, 0, dtype=torch.long)

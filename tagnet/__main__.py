@@ -1,0 +1,5 @@
+import sys
+
+from tagnet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``tagnet`` command; one module per subcommand (see :mod:`tagnet.cli`)."""

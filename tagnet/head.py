@@ -1,0 +1,169 @@
+"""TAG-Head: the Time-Aligned Graph Head."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from tagnet.graphs import TokenGrid, get_topology
+from tagnet.positional import SpaceTimePositionalEncoding
+from tagnet.propagation import GraphPropagation
+
+#: The rows of the paper's Table 4 as head settings (B = backbone only,
+#: TE = Transformer encoder, IF-FC = intra-frame cliques, TAT = time-aligned edges).
+ABLATIONS: dict[str, dict] = {
+    "B": dict(num_layers=0, pos_embed=False, topology="none"),
+    "B+TE": dict(topology="none"),
+    "B+TE+IF-FC": dict(topology="intra_frame"),
+    "B+TE+TAT": dict(topology="temporal"),
+    "full": dict(topology="tag"),
+}
+
+
+class TAGHead(nn.Module):
+    r"""The Time-Aligned Graph Head (TAG-Head) on a backbone's token grid.
+
+    .. code-block:: text
+
+        feature map (B, C_in, T, H, W)
+          -> tokens (B, N, C_in), N = T*H*W, frame-major   [flatten(2).transpose(1, 2)]
+          -> input adapter Linear(C_in, C) if C_in != C
+          -> + learnable positional encoding e_{t,p}        [SpaceTimePositionalEncoding]
+          -> Transformer encoder, num_layers x (MHA + FFN)  [nn.TransformerEncoder]
+          -> APPNP over the clip graphs, K steps, alpha     [GraphPropagation]
+          -> mean over the N nodes of each clip             (B, C)   = forward_features
+          -> LayerNorm -> Linear                            (B, classes) = forward_head
+
+    The encoder layers are PyTorch's: post-norm with ReLU by default, as in the
+    authors' released code; ``norm_first=True`` gives the pre-norm blocks of the
+    paper's text, :math:`U = Z + \mathrm{MHA}(\mathrm{LN}(Z))`,
+    :math:`Z' = U + \mathrm{MLP}(\mathrm{LN}(U))`.
+
+    Args:
+        grid (TokenGrid or "TxHxW"): the token grid the head is built for.
+        num_classes (int): number of classes (0 gives an identity classifier).
+        in_channels (int): backbone channels ``C_in`` (512).
+        embed_dim (int, optional): token width ``C`` inside the head (default
+            ``in_channels``); a learned adapter maps ``C_in`` to it.
+        num_layers (int): encoder layers (2); 0 removes the encoder.
+        num_heads (int): attention heads (8).
+        ffn_dim (int): FFN width (1024; the released presets use 512/1024/2048).
+        dropout (float): encoder dropout (0.5 as released).
+        norm_first (bool): pre-norm encoder blocks (default post-norm, as released).
+        pos_embed (bool): use the positional encoding (True).
+        pos_init_std (float): its normal initialisation's std (1.0 as released).
+        topology (str or Topology): the clip graph (``"tag"``); ``"none"`` skips it.
+        K (int), alpha (float): APPNP steps and teleport (2, 0.1 as released).
+        edge_weights (sequence of float, optional): per-edge-type weights.
+        learn_edge_weights (bool): learn the per-type weights.
+        drop_rate (float): dropout before the classifier (0).
+    """
+
+    def __init__(
+        self,
+        grid: TokenGrid | str | tuple,
+        num_classes: int,
+        in_channels: int = 512,
+        embed_dim: int | None = None,
+        *,
+        num_layers: int = 2,
+        num_heads: int = 8,
+        ffn_dim: int = 1024,
+        dropout: float = 0.5,
+        norm_first: bool = False,
+        pos_embed: bool = True,
+        pos_init_std: float = 1.0,
+        topology="tag",
+        K: int = 2,
+        alpha: float = 0.1,
+        edge_weights: Sequence[float] | None = None,
+        learn_edge_weights: bool = False,
+        drop_rate: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.grid = TokenGrid.parse(grid)
+        self.in_channels = in_channels
+        self.embed_dim = dim = embed_dim or in_channels
+        if num_layers and dim % num_heads:
+            raise ValueError(f"embed_dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_classes = num_classes
+        self.proj = nn.Linear(in_channels, dim) if in_channels != dim else nn.Identity()
+        self.pos_embed = SpaceTimePositionalEncoding(self.grid, dim, pos_init_std) \
+            if pos_embed else None
+        self.encoder = None
+        if num_layers > 0:
+            layer = nn.TransformerEncoderLayer(
+                dim, num_heads, dim_feedforward=ffn_dim, dropout=dropout, activation="relu",
+                batch_first=True, norm_first=norm_first)
+            self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        topology = get_topology(topology)
+        self.propagation = None
+        if topology.edge_types != ("none",):
+            self.propagation = GraphPropagation(topology, K=K, alpha=alpha,
+                                                edge_weights=edge_weights,
+                                                learn_edge_weights=learn_edge_weights)
+        self.norm = nn.LayerNorm(dim)
+        self.head_drop = nn.Dropout(drop_rate)
+        self.fc = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
+
+    @property
+    def topology(self):
+        return self.propagation.topology if self.propagation is not None \
+            else get_topology("none")
+
+    def tokenize(self, x: Tensor) -> Tensor:
+        """``(B, C, T, H, W)`` feature map (or ``(B, N, C)`` tokens) -> ``(B, N, C_in)``."""
+        if x.dim() == 5:
+            grid = TokenGrid.from_feature_map(x)
+            if grid != self.grid:
+                raise ValueError(
+                    f"feature map of shape {tuple(x.shape)} has grid {grid}, but the head was "
+                    f"built for grid {self.grid}; build the model for the input's frames and "
+                    "size, or call model.resize_grid(grid)"
+                )
+            x = x.flatten(2).transpose(1, 2)  # (B, N, C)
+        if x.dim() != 3 or x.size(1) != self.grid.num_nodes or x.size(2) != self.in_channels:
+            raise ValueError(
+                f"tokens of shape {tuple(x.shape)} do not fit the head: expected a "
+                f"(B, {self.in_channels}, {self.grid.T}, {self.grid.H}, {self.grid.W}) feature "
+                f"map or (B, {self.grid.num_nodes}, {self.in_channels}) tokens"
+            )
+        return x
+
+    def forward_tokens(self, x: Tensor) -> Tensor:
+        """Refined node features ``(B, N, C)`` before pooling."""
+        x = self.proj(self.tokenize(x))
+        if self.pos_embed is not None:
+            x = self.pos_embed(x)
+        if self.encoder is not None:
+            x = self.encoder(x)
+        if self.propagation is not None:
+            x = self.propagation(x, self.grid)
+        return x
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Pooled clip features ``(B, C)`` (mean over all nodes of each clip)."""
+        return self.forward_tokens(x).mean(dim=1)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Pooled features -> logits ``(B, classes)`` (after LayerNorm if ``pre_logits``)."""
+        x = self.head_drop(self.norm(x))
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.fc = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+
+    def resize_grid(self, grid: TokenGrid | str | tuple) -> None:
+        """Adapt the head to another token grid (interpolates the positional encoding)."""
+        grid = TokenGrid.parse(grid)
+        if self.pos_embed is not None:
+            self.pos_embed.resize(grid)
+        self.grid = grid
+
+    def extra_repr(self) -> str:
+        return f"grid={self.grid}, in_channels={self.in_channels}, embed_dim={self.embed_dim}, " \
+               f"num_classes={self.num_classes}"
