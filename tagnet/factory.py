@@ -6,15 +6,18 @@ from collections.abc import Callable
 
 from torch import nn
 
-from tagnet.backbones import create_backbone, list_backbones
+from tagnet.backbones import create_backbone, freeze_backbone, list_backbones
 from tagnet.graphs import Registry
 from tagnet.head import ABLATIONS, TAGHead
 from tagnet.model import TAGNet
-from tagnet.presets import PRESETS
+from tagnet.presets import HEAD_PRESET_KEYS, PRESETS
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 _HEAD_OPTIONS = [p for p in inspect.signature(TAGHead).parameters
                  if p not in ("grid", "num_classes", "in_channels")]
+
+#: The head's token width when the backbone is wider (ResNet-50 style trunks give 2048).
+HEAD_WIDTH = 512
 
 
 def register_model(name: str | None = None):
@@ -31,6 +34,7 @@ def build_tagnet(
     backbone_weights: str | None = None,
     backbone_kwargs: dict | None = None,
     ablation: str | None = None,
+    freeze: str | int | None = None,
     **head_kwargs,
 ) -> TAGNet:
     """A :class:`TAGNet` on a registered backbone; the head's grid follows the input size.
@@ -43,13 +47,23 @@ def build_tagnet(
         backbone_kwargs (dict, optional): passed to the backbone builder.
         ablation (str, optional): a row of the paper's Table 4
             (``"B"``, ``"B+TE"``, ``"B+TE+IF-FC"``, ``"B+TE+TAT"``, ``"full"``).
+        freeze (str or int, optional): ``"backbone"``, ``"bn"`` (BatchNorm statistics
+            only) or ``n`` (all but the last ``n`` stages); see
+            :func:`tagnet.backbones.freeze_backbone`.
         **head_kwargs: :class:`~tagnet.head.TAGHead` options (ffn_dim, topology, K, ...).
+
+    A backbone wider than :data:`HEAD_WIDTH` (512; ResNet-50-style trunks give
+    2048 channels) gets the head's learned input adapter, a ``Linear(C, 512)`` on
+    every token (a 1x1x1 convolution), unless ``embed_dim`` says otherwise.
+    Narrower backbones keep their width (the tiny CPU backbone stays tiny).
+    With ``backbone="features"`` the model takes token grids instead of clips.
     """
     unknown = sorted(set(head_kwargs) - set(_HEAD_OPTIONS))
     if unknown:
         raise ValueError(
             f"unknown option(s) {unknown} for a TAG-Head model; valid: num_classes, num_frames, "
-            f"img_size, backbone_weights, backbone_kwargs, ablation, {', '.join(_HEAD_OPTIONS)}"
+            f"img_size, backbone_weights, backbone_kwargs, ablation, freeze, "
+            f"{', '.join(_HEAD_OPTIONS)}"
         )
     if ablation is not None:
         if ablation not in ABLATIONS:
@@ -62,7 +76,10 @@ def build_tagnet(
                 )
         head_kwargs = {**head_kwargs, **ABLATIONS[ablation]}
     trunk = create_backbone(backbone, weights=backbone_weights, **(backbone_kwargs or {}))
+    freeze_backbone(trunk, freeze)
     grid = trunk.output_grid(num_frames, img_size, img_size)
+    if head_kwargs.get("embed_dim") is None and trunk.out_channels > HEAD_WIDTH:
+        head_kwargs["embed_dim"] = HEAD_WIDTH
     head = TAGHead(grid, num_classes, in_channels=trunk.out_channels, **head_kwargs)
     return TAGNet(trunk, head, num_frames=num_frames, img_size=img_size)
 
@@ -83,7 +100,8 @@ def create_model(arch: str, *, preset: str | None = None, **overrides) -> nn.Mod
     ``tag_<backbone>`` exists for every registered backbone. A ``preset``
     (``"gym99"``, ``"gym288"``, ``"haa500"``) fixes classes, frames and FFN width
     exactly as the authors' released code; overriding one of those with another
-    value raises (drop the preset instead). Overrides that are ``None`` are
+    value raises (drop the preset instead). Other model families (``atr_*``) take
+    the preset's classes and frames only. Overrides that are ``None`` are
     ignored, so a command line can pass every flag.
 
     Example:
@@ -103,7 +121,10 @@ def create_model(arch: str, *, preset: str | None = None, **overrides) -> nn.Mod
                     f"preset {preset!r} sets {key}={value!r} (the released configuration), "
                     f"which conflicts with {key}={overrides[key]!r}; drop the preset to change it"
                 )
-        kwargs = {**PRESETS[preset], **overrides}
+        values = PRESETS[preset]
+        if not arch.startswith("tag_"):  # e.g. ATR models have no TAG-Head FFN
+            values = {k: v for k, v in values.items() if k not in HEAD_PRESET_KEYS}
+        kwargs = {**values, **overrides}
     model = builder(**kwargs)
     model.config = {"arch": arch, "preset": preset, **overrides}
     return model

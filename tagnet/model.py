@@ -15,7 +15,8 @@ class TAGNet(nn.Module):
         num_frames (int), img_size (int): the input the head's grid was built for.
 
     Shapes:
-        - input: ``(B, 3, num_frames, img_size, img_size)`` float clips;
+        - input: ``(B, 3, num_frames, img_size, img_size)`` float clips (token grids
+          ``(B, C, T', H', W')`` with the ``features`` backbone);
         - output: ``(B, num_classes)`` logits.
     """
 
@@ -48,8 +49,6 @@ class TAGNet(nn.Module):
         self.num_frames, self.img_size = num_frames, img_size
 
     def _check_input(self, video: Tensor) -> None:
-        if video.dim() != 5 or video.size(1) != 3:
-            raise ValueError(
-                f"expected video clips of shape (B, 3, T, H, W), got {tuple(video.shape)}; "
-                "a (B, T, H, W, 3) uint8 clip needs the dataset transforms first"
-            )
+        check = getattr(self.backbone, "check_input", None)
+        if check is not None:
+            check(video)

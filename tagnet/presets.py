@@ -8,6 +8,9 @@ PRESETS: dict[str, dict] = {
     "gym288": dict(num_classes=288, num_frames=64, ffn_dim=2048),
 }
 
+#: Preset keys that configure TAG-Head itself (other model families ignore them).
+HEAD_PRESET_KEYS = ("ffn_dim",)
+
 #: Training settings of the released code, per preset (used by the trainer's configs).
 RELEASED_TRAINING: dict[str, dict] = {
     "haa500": dict(epochs=80, batch_size=8, lr=1e-5, optimizer="adam", scheduler="cosine"),

@@ -13,6 +13,8 @@ The result has exactly 63,491,975 parameters (the paper's 63.492 M backbone).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor, nn
 from torchvision.models.video.resnet import (
     BasicBlock,
@@ -23,6 +25,7 @@ from torchvision.models.video.resnet import (
 )
 
 from .base import VideoBackbone
+from .keymaps import TORCHVISION_VIDEO
 from .registry import register_backbone
 
 _VIDEO_RESNET_STRIDES = ((1, 2, 2), (1, 1, 1), (2, 2, 2), (2, 2, 2), (2, 2, 2))
@@ -33,20 +36,30 @@ class VideoResNetTrunk(VideoBackbone):
 
     Module names match torchvision's, so torchvision video checkpoints (and the
     IG-65M ports, which use the same names) load after dropping ``fc.*``.
+
+    Args:
+        stem (nn.Module), layers (list of 4 nn.Module): the network.
+        out_channels (int): channels of ``layer4``'s output.
+        stage_strides (sequence of (t, h, w), optional): the down-sampling strides
+            (default: R(2+1)D / R3D's ``(1,2,2), (1,1,1), (2,2,2) x 3``).
     """
 
     stage_strides = _VIDEO_RESNET_STRIDES
+    stage_names = ("stem", "layer1", "layer2", "layer3", "layer4")
 
-    def __init__(self, stem: nn.Module, layers: list[nn.Module], out_channels: int) -> None:
+    def __init__(self, stem: nn.Module, layers: list[nn.Module], out_channels: int,
+                 stage_strides: Sequence[tuple[int, int, int]] | None = None) -> None:
         super().__init__()
         self.stem = stem
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
         self.out_channels = out_channels
+        if stage_strides is not None:
+            self.stage_strides = tuple(tuple(s) for s in stage_strides)
 
     @classmethod
-    def from_video_resnet(cls, model: VideoResNet) -> VideoResNetTrunk:
+    def from_video_resnet(cls, model: VideoResNet, stage_strides=None) -> VideoResNetTrunk:
         layers = [model.layer1, model.layer2, model.layer3, model.layer4]
-        return cls(model.stem, layers, model.fc.in_features)
+        return cls(model.stem, layers, model.fc.in_features, stage_strides)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.stem(x)
@@ -54,7 +67,7 @@ class VideoResNetTrunk(VideoBackbone):
 
     def convert_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         """Accept torchvision / IG-65M VideoResNet state dicts: ``fc.*`` is dropped."""
-        return {k: v for k, v in state.items() if not k.startswith("fc.")}
+        return TORCHVISION_VIDEO(state)
 
 
 @register_backbone("r2plus1d_18")

@@ -71,3 +71,10 @@ def test_tiny_model_end_to_end_and_resize():
 def test_public_api():
     for name in tagnet.__all__:
         assert hasattr(tagnet, name), name
+
+
+def test_presets_give_other_families_classes_and_frames_only():
+    model = create_model("atr_r2plus1d_tiny", preset="haa500", img_size=32)
+    assert model(torch.randn(1, 3, 32, 32, 32)).shape == (1, 500)
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['ffn_dim'\] for an ATR model"):
+        create_model("atr_r2plus1d_tiny", ffn_dim=512)

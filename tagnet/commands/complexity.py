@@ -1,0 +1,74 @@
+"""``tagnet complexity``: parameters per part, GMACs, latency and peak memory of a model."""
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "parameters per part, GMACs, latency and peak memory of a model for one clip"
+DESCRIPTION = """\
+Report a model's complexity for one clip of --frames x --size x --size:
+parameters per part (backbone, positional, encoder, propagation, classifier,
+total), multiply-adds in GMACs (a multiply-add counted once, as video papers
+count "FLOPs"; APPNP's propagation counted exactly from the graph), the median
+latency of --runs forward passes after --warmup, and peak memory (CUDA
+allocator peak on a GPU; the process's peak RSS on a CPU).
+
+examples:
+  tagnet complexity --arch tag_r2plus1d_34 --preset haa500
+  tagnet complexity --arch tag_r2plus1d_34 --frames 32 --ffn 2048 --classes 500 --no-timing
+  tagnet complexity --arch tag_slow_r50 --frames 8 --size 224 --device cuda --json
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", required=True, help="model name (see tagnet.list_models())")
+    parser.add_argument("--preset", default=None, help="released configuration: gym99, gym288, "
+                        "haa500 (sets classes, frames and FFN width)")
+    parser.add_argument("--frames", type=int, default=None, help="input frames (model default "
+                        "32, or the preset's)")
+    parser.add_argument("--size", type=int, default=None, help="input height and width (the "
+                        "model's default, 112)")
+    parser.add_argument("--ffn", type=int, default=None, help="Transformer FFN width")
+    parser.add_argument("--classes", type=int, default=None, help="number of classes")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (cpu)")
+    parser.add_argument("--runs", type=int, default=10, help="timed forward passes (10)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed passes first (2)")
+    parser.add_argument("--no-timing", action="store_true", help="skip latency and memory: "
+                        "counts only, on the meta device (no weights, instant)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with keys "
+                        "params, gmacs, latency_ms, peak_mem_mb")
+
+
+def _table(args, model, report) -> str:
+    p, m = report.params, report.macs
+    lines = [f"{args.arch}" + (f" (preset {args.preset})" if args.preset else "")
+             + f": input {'x'.join(map(str, report.input_shape))}, token grid "
+             f"{getattr(getattr(model, 'head', None), 'grid', '?')}, device {report.device}",
+             "", f"{'part':<14}{'parameters':>14}"]
+    lines += [f"{k:<14}{v:>14,}" for k, v in p.items() if k != "total"]
+    lines += [f"{'total':<14}{p['total']:>14,}", ""]
+    lines.append(f"GMACs         {report.gmacs:.3f}  (backbone {m['backbone'] / 1e9:.3f}, head "
+                 f"{m['head'] / 1e9:.3f}, propagation {m['propagation'] / 1e9:.4f})")
+    if report.latency_ms is not None:
+        lines.append(f"latency       {report.latency_ms:.1f} ms (median of {args.runs} after "
+                     f"{args.warmup} warm-up, batch 1)")
+        kind = "CUDA allocator peak" if report.memory_kind == "cuda_max_allocated" \
+            else "process peak RSS"
+        lines.append(f"peak memory   {report.peak_mem_mb:.1f} MiB ({kind})")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tagnet.complexity import complexity_report
+    from tagnet.factory import create_model
+
+    model = create_model(args.arch, preset=args.preset, num_frames=args.frames,
+                         img_size=args.size, ffn_dim=args.ffn, num_classes=args.classes)
+    device = "meta" if args.no_timing else args.device
+    report = complexity_report(model, device=device, runs=args.runs, warmup=args.warmup,
+                               timing=not args.no_timing)
+    if args.json:
+        print(json.dumps(report.to_json()))
+    else:
+        print(_table(args, model, report))
+    return 0

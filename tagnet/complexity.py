@@ -1,0 +1,222 @@
+r"""Model complexity: parameters per part, multiply-adds, latency and peak memory.
+
+Multiply-adds (MACs) count a multiply-add once, as video papers do when they
+write "FLOPs" (the paper's 153.4 GFLOPs are GMACs in this sense). Convolutions,
+linear layers and attention are counted by :class:`torch.utils.flop_counter.FlopCounterMode`
+(which reports 2 FLOPs per multiply-add), with PyTorch's fused Transformer fast
+path and fused attention kernels switched off during the count so every matmul is
+seen. PyG's APPNP is opaque to that counter (its gather/scatter message passing
+is not counted, and some PyG/torch combinations fail inside it), so during the
+count each :class:`~tagnet.propagation.GraphPropagation` is replaced by an exact
+count from its graph. With :math:`N` nodes, :math:`E` edges (no self loops),
+:math:`E' = E + N` non-zeros of :math:`A` once ``gcn_norm`` adds self loops,
+:math:`C` channels and :math:`K` steps, per clip
+
+.. math::
+    \mathrm{MACs}_{prop} = K \big(\underbrace{E' C}_{A H^{(k)}}
+      + \underbrace{N C}_{(1-\alpha)\,\cdot} + \underbrace{N C}_{+\,\alpha H^{(0)}}\big).
+
+This is the cost of APPNP as sparse message passing, whatever
+``propagation=`` method computes it (``"structured"`` gets the same result with
+fewer operations). The normalisation :math:`\tilde D^{-1/2}(M + I)\tilde D^{-1/2}`
+depends on the graph only; tagnet computes it once per graph and caches it, so
+it is not counted per clip. Pooling, normalisation layers, activations and
+residual additions are not counted (nor are they by the usual tools).
+"""
+from __future__ import annotations
+
+import contextlib
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from tagnet.graphs import TokenGrid, batch_graphs
+from tagnet.propagation import GraphPropagation
+
+#: Parameter groups of a TAGNet, by module prefix (the first match wins).
+PARTS: dict[str, tuple[str, ...]] = {
+    "backbone": ("backbone",),
+    "positional": ("head.pos_embed",),
+    "encoder": ("head.proj", "head.encoder"),  # the input adapter and the Transformer
+    "propagation": ("head.propagation",),
+    "classifier": ("head.norm", "head.fc", "fc", "classifier"),
+}
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Parameters per part: backbone, positional, encoder, propagation, classifier, total.
+
+    ``encoder`` includes the head's input adapter (the ``Linear(C, 512)`` of wide
+    backbones). Parameters outside these parts are reported as ``other`` (only when
+    there are some). Shared parameters count once.
+    """
+    counts = dict.fromkeys(PARTS, 0)
+    for name, p in model.named_parameters():
+        part = next((k for k, prefixes in PARTS.items()
+                     if any(name == q or name.startswith(q + ".") for q in prefixes)), "other")
+        counts[part] = counts.get(part, 0) + p.numel()
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def propagation_macs(num_nodes: int, num_edges: int, channels: int, K: int) -> int:
+    """Exact multiply-adds of PyG APPNP on a graph without self loops (module docstring)."""
+    return K * (num_edges + 3 * num_nodes) * channels
+
+
+class _CountedPropagation:
+    """Stands in for a GraphPropagation's forward during a count: returns ``x``, adds MACs."""
+
+    def __init__(self, module: GraphPropagation) -> None:
+        self.module, self.macs = module, 0
+
+    def __call__(self, x: Tensor, grid: TokenGrid) -> Tensor:
+        m = self.module
+        if m.K == 0 or m.topology.edge_types == ("none",):
+            return x
+        B, N, C = x.shape
+        edges = batch_graphs(x, grid, m.topology).edge_index.size(1)
+        self.macs += propagation_macs(B * N, edges, C, m.K)
+        return x
+
+
+@contextlib.contextmanager
+def _countable():
+    """Switch off the fused Transformer fast path and fused attention, which the counter misses."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    fast = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel(SDPBackend.MATH):
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
+
+
+@torch.no_grad()
+def count_macs(model: nn.Module, inputs: Tensor) -> dict[str, int]:
+    """Multiply-adds of ``model(inputs)``: ``backbone``, ``head``, ``propagation``, ``total``.
+
+    ``head`` excludes ``propagation`` (counted exactly from the graph). The model
+    runs once, in eval mode; its mode is restored afterwards.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    stand_ins = [_CountedPropagation(m) for m in model.modules()
+                 if isinstance(m, GraphPropagation)]
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    try:
+        for s in stand_ins:
+            s.module.forward = s
+        with _countable(), counter:
+            model(inputs)
+    finally:
+        for s in stand_ins:
+            del s.module.forward
+        model.train(was_training)
+    counts = counter.get_flop_counts()
+    root = type(model).__name__
+    backbone = sum(counts.get(f"{root}.backbone", {}).values()) // 2
+    rest = counter.get_total_flops() // 2 - backbone
+    prop = sum(s.macs for s in stand_ins)
+    return {"backbone": backbone, "head": rest, "propagation": prop,
+            "total": backbone + rest + prop}
+
+
+def example_input(model: nn.Module, batch_size: int = 1, device=None) -> Tensor:
+    """A zero input of the size ``model`` was built for (clips, or token grids)."""
+    backbone = getattr(model, "backbone", None)
+    T, S = getattr(model, "num_frames", None), getattr(model, "img_size", None)
+    if T is None or S is None:
+        raise ValueError(f"{type(model).__name__} does not say its input size (num_frames, "
+                         "img_size); pass an input tensor to count_macs instead")
+    if backbone is not None and getattr(backbone, "in_channels", 3) != 3:
+        grid = backbone.output_grid(T, S, S)
+        return torch.zeros(batch_size, backbone.in_channels, *grid.shape, device=device)
+    return torch.zeros(batch_size, 3, T, S, S, device=device)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.inference_mode()
+def measure_latency(model: nn.Module, inputs: Tensor, runs: int = 10, warmup: int = 2) -> float:
+    """Median wall time of ``model(inputs)`` in milliseconds over ``runs`` after ``warmup``."""
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs}")
+    device = inputs.device
+    times = []
+    for i in range(warmup + runs):
+        _sync(device)
+        t0 = time.perf_counter()
+        model(inputs)
+        _sync(device)
+        if i >= warmup:
+            times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+@torch.inference_mode()
+def measure_peak_memory(model: nn.Module, inputs: Tensor) -> tuple[float, str]:
+    """Peak memory of one forward in MiB and what it measures.
+
+    On CUDA: the allocator's peak (``torch.cuda.max_memory_allocated``, weights
+    included). On CPU there is no allocator statistic: the process's peak
+    resident set size (interpreter, libraries and weights included) is reported.
+    """
+    if inputs.device.type == "cuda":
+        torch.cuda.synchronize(inputs.device)
+        torch.cuda.reset_peak_memory_stats(inputs.device)
+        model(inputs)
+        torch.cuda.synchronize(inputs.device)
+        return torch.cuda.max_memory_allocated(inputs.device) / 2**20, "cuda_max_allocated"
+    model(inputs)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / (2**20 if sys.platform == "darwin" else 2**10), "process_peak_rss"
+
+
+@dataclass
+class Complexity:
+    """A complexity report; :meth:`to_json` gives the ``tagnet complexity --json`` object."""
+
+    params: dict[str, int]
+    macs: dict[str, int]
+    latency_ms: float | None = None
+    peak_mem_mb: float | None = None
+    memory_kind: str | None = None
+    input_shape: tuple[int, ...] = ()
+    device: str = "cpu"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def gmacs(self) -> float:
+        return self.macs["total"] / 1e9
+
+    def to_json(self) -> dict:
+        return {"params": dict(self.params), "gmacs": round(self.gmacs, 4),
+                "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
+                "peak_mem_mb": None if self.peak_mem_mb is None else round(self.peak_mem_mb, 1)}
+
+
+def complexity_report(model: nn.Module, *, device: str | torch.device = "cpu", runs: int = 10,
+                      warmup: int = 2, timing: bool = True) -> Complexity:
+    """Parameters, MACs for one clip and (with ``timing``) latency and peak memory."""
+    device = torch.device(device)
+    model = model.to(device).eval()
+    inputs = example_input(model, 1, device)
+    report = Complexity(count_parameters(model), count_macs(model, inputs),
+                        input_shape=tuple(inputs.shape), device=str(device))
+    if timing:
+        report.peak_mem_mb, report.memory_kind = measure_peak_memory(model, inputs)
+        report.latency_ms = measure_latency(model, inputs, runs=runs, warmup=warmup)
+    return report
