@@ -8,14 +8,12 @@ Example:
 """
 __version__ = "0.1.0"
 
+from tagnet.atr import ATRBlock
+from tagnet.atr_models import ATRNet, build_atr_model, insert_atr  # registers atr_* models
 from tagnet.backbones import create_backbone, freeze_backbone, list_backbones
+from tagnet.complexity import complexity_report, count_macs, count_parameters
 from tagnet.convert import convert_official_state_dict
 from tagnet.factory import build_tagnet, create_model, list_models, register_model
-
-from tagnet import atr_models  # noqa: E402,I001  (registers the atr_* models)
-from tagnet.atr import ATRBlock
-from tagnet.atr_models import ATRNet, build_atr_model, insert_atr
-from tagnet.complexity import complexity_report, count_macs, count_parameters
 from tagnet.head import ABLATIONS, TAGHead
 from tagnet.model import TAGNet
 from tagnet.positional import SpaceTimePositionalEncoding
