@@ -14,6 +14,7 @@ from tagnet.backbones import create_backbone, freeze_backbone, list_backbones
 from tagnet.complexity import complexity_report, count_macs, count_parameters
 from tagnet.convert import convert_official_state_dict
 from tagnet.factory import build_tagnet, create_model, list_models, register_model
+from tagnet.functional import propagate
 from tagnet.head import ABLATIONS, TAGHead
 from tagnet.model import TAGNet
 from tagnet.positional import SpaceTimePositionalEncoding
@@ -25,5 +26,5 @@ __all__ = [
     "TAGHead", "ABLATIONS", "GraphPropagation", "SpaceTimePositionalEncoding",
     "convert_official_state_dict", "create_backbone", "list_backbones", "PRESETS",
     "list_presets", "ATRBlock", "ATRNet", "build_atr_model", "insert_atr", "complexity_report",
-    "count_macs", "count_parameters", "freeze_backbone",
+    "count_macs", "count_parameters", "freeze_backbone", "propagate",
 ]

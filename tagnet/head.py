@@ -56,6 +56,8 @@ class TAGHead(nn.Module):
         K (int), alpha (float): APPNP steps and teleport (2, 0.1 as released).
         edge_weights (sequence of float, optional): per-edge-type weights.
         learn_edge_weights (bool): learn the per-type weights.
+        propagation (str): how APPNP is computed: ``"pyg"`` (default), ``"structured"``
+            (exact closed form for intra-frame/temporal graphs) or ``"auto"``.
         drop_rate (float): dropout before the classifier (0).
     """
 
@@ -78,6 +80,7 @@ class TAGHead(nn.Module):
         alpha: float = 0.1,
         edge_weights: Sequence[float] | None = None,
         learn_edge_weights: bool = False,
+        propagation: str = "pyg",
         drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
@@ -101,7 +104,8 @@ class TAGHead(nn.Module):
         if topology.edge_types != ("none",):
             self.propagation = GraphPropagation(topology, K=K, alpha=alpha,
                                                 edge_weights=edge_weights,
-                                                learn_edge_weights=learn_edge_weights)
+                                                learn_edge_weights=learn_edge_weights,
+                                                propagation=propagation)
         self.norm = nn.LayerNorm(dim)
         self.head_drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()

@@ -7,7 +7,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import APPNP
 
-from tagnet.graphs import TokenGrid, batch_graphs, get_topology
+from tagnet.functional import check_method, propagate, resolve_method
+from tagnet.graphs import TokenGrid, get_topology
 
 
 class GraphPropagation(nn.Module):
@@ -21,9 +22,17 @@ class GraphPropagation(nn.Module):
     .. math::
         H^{(k+1)} = (1 - \alpha) A H^{(k)} + \alpha H^{(0)}, \quad k = 0..K-1.
 
-    APPNP has no weights. Per-type edge weights are fixed numbers (a buffer) or,
-    with ``learn_edge_weights=True``, parameters kept positive as
-    ``exp(log_edge_weight)``.
+    APPNP has no weights. Per-type edge weights are fixed numbers (a buffer, read
+    once at construction: they key the graph cache) or, with
+    ``learn_edge_weights=True``, parameters kept positive as ``exp(log_edge_weight)``.
+
+    ``propagation`` picks how the same result is computed
+    (:mod:`tagnet.functional`): ``"pyg"`` runs PyG's APPNP on the batched clip
+    graphs, whose normalised adjacency is built once per (grid, batch size,
+    device, dtype) and reused; ``"structured"`` uses the closed form of
+    intra-frame cliques and time-aligned links (:mod:`tagnet.structured`,
+    :math:`O(NC)` per step instead of :math:`O(EC)`); ``"auto"`` takes
+    ``"structured"`` when the topology allows it and ``"pyg"`` otherwise.
 
     Args:
         topology (str or Topology): the graph (default ``"tag"``).
@@ -32,6 +41,8 @@ class GraphPropagation(nn.Module):
         edge_weights (sequence of float, optional): one weight per edge type;
             defaults to the topology's weights, else ones.
         learn_edge_weights (bool): learn the per-type weights.
+        propagation (str): ``"pyg"`` (default), ``"structured"`` or ``"auto"``
+            (also ``"pyg-edge"``, ``"pyg-csr"``, ``"dense"``).
 
     Shapes:
         - input: tokens ``(B, N, C)`` and their :class:`TokenGrid`;
@@ -45,13 +56,17 @@ class GraphPropagation(nn.Module):
         alpha: float = 0.1,
         edge_weights: Sequence[float] | None = None,
         learn_edge_weights: bool = False,
+        propagation: str = "pyg",
     ) -> None:
         super().__init__()
         if K < 0 or not 0.0 <= alpha <= 1.0:
             raise ValueError(f"APPNP needs K >= 0 and 0 <= alpha <= 1, got K={K}, alpha={alpha}")
         self.topology = get_topology(topology)
         self.K, self.alpha = K, alpha
-        self.appnp = APPNP(K=K, alpha=alpha)
+        self.method = check_method(propagation)
+        resolve_method(propagation, self.topology)  # raises now for structured on a custom graph
+        # the normalised graphs come from tagnet.graph_cache, so APPNP must not normalise again
+        self.appnp = APPNP(K=K, alpha=alpha, normalize=False)
         n = self.topology.num_edge_types
         if edge_weights is None:
             weights = self.topology.type_weights()
@@ -68,26 +83,30 @@ class GraphPropagation(nn.Module):
             self.log_edge_weight = nn.Parameter(weights.log())
         else:
             self.register_buffer("edge_weight", weights, persistent=False)
+        self._fixed_weights = None if learn_edge_weights else tuple(weights.tolist())
 
     def type_weights(self) -> Tensor:
         """Current per-type edge weights, shape ``[num_edge_types]``."""
         return self.log_edge_weight.exp() if self.learn_edge_weights else self.edge_weight
 
+    def resolved_method(self, dtype: torch.dtype = torch.float32) -> str:
+        """The concrete method that runs for inputs of ``dtype`` (resolves ``"auto"``)."""
+        return resolve_method(self.method, self.topology, dtype)
+
     def forward(self, x: Tensor, grid: TokenGrid) -> Tensor:
         if self.K == 0 or self.topology.edge_types == ("none",):
             return x  # A = I when there are no edges: every step returns its input
-        B, N, C = x.shape
-        batch = batch_graphs(x, grid, self.topology)
-        edge_weight = None
-        if not self._unit_weights:
-            edge_weight = self.type_weights().to(x.dtype)[batch.edge_type]
-        out = self.appnp(batch.x, batch.edge_index, edge_weight)
-        return out.view(B, N, C)
+        # fixed weights travel as floats: cache keys without a device sync
+        weights = self.type_weights() if self.learn_edge_weights else self._fixed_weights
+        return propagate(x, grid, self.topology, self.K, self.alpha, self.method, weights,
+                         appnp=self.appnp)
 
     def extra_repr(self) -> str:
         s = f"topology={self.topology.name!r}, K={self.K}, alpha={self.alpha}"
+        if self.method != "pyg":
+            s += f", propagation={self.method!r}"
         if not self._unit_weights:
-            w = [round(float(v), 4) for v in self.type_weights()]
+            w = [round(float(v), 4) for v in self.type_weights().detach()]
             s += f", edge_weights={w}, learnable={self.learn_edge_weights}"
         return s
 
