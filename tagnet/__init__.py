@@ -8,6 +8,13 @@ Example:
 """
 __version__ = "0.1.0"
 
+import warnings
+
+# torch_geometric 2.8 calls torch.jit.script at import, which torch 2.14 deprecates; the
+# warning is about PyG, not about anything a tagnet user can change.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
+                        category=FutureWarning)
+
 from tagnet.atr import ATRBlock
 from tagnet.atr_models import ATRNet, build_atr_model, insert_atr  # registers atr_* models
 from tagnet.backbones import create_backbone, freeze_backbone, list_backbones
