@@ -1,0 +1,141 @@
+"""``tagnet topology``: edge counts, degrees and propagation diagnostics of a topology."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "edge counts, degree statistics and diagnostics of a graph topology on a token grid"
+DESCRIPTION = """\
+Print the edges per type and the degrees of a topology on a token grid, the
+spectrum of its normalised adjacency A = D^-1/2 (M+I) D^-1/2, how much of one
+propagation step and of APPNP(K, alpha)'s output stays inside a node's own
+frame, the weights that mean pooling after APPNP gives each frame, and
+over-smoothing curves (Dirichlet energy, mean pairwise cosine vs K).
+
+NAME is a registered topology or edge sets joined by '+', each with optional
+parameters after ':' as KEY=VALUE pairs separated by ',':
+
+  tagnet topology tag --grid 8x7x7
+  tagnet topology intra_frame+temporal_window:k=2 --grid 8x7x7
+  tagnet topology tag+knn_feature:k=4 --grid 4x7x7 --json
+  tagnet topology spatial_grid:neighbours=8+similarity_aligned:k=2,radius=1 --plot out.png
+  tagnet topology random:reference=tag_dense,seed=1 --grid 4x7x7
+
+Data-dependent edge sets (knn_feature, similarity_aligned) and the
+over-smoothing curves use --tokens (a saved tensor (N, C) or (B, N, C), e.g.
+encoder outputs) or else Gaussian tokens (--channels, --seed). --json prints
+every number (eigenvalues included); --plot draws them.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", metavar="NAME",
+                        help="topology name or spec such as 'intra_frame+temporal_window:k=2'")
+    parser.add_argument("--grid", default="8x7x7", help="token grid TxHxW (default 8x7x7)")
+    parser.add_argument("--K", type=int, default=2, help="APPNP steps (default 2, as released)")
+    parser.add_argument("--alpha", type=float, default=0.1, help="APPNP teleport (0.1)")
+    parser.add_argument("--edge-weights", type=float, nargs="+", metavar="W",
+                        help="one weight per edge type (default: the topology's, else ones)")
+    parser.add_argument("--tokens", metavar="PATH", help="token tensor file (torch.save)")
+    parser.add_argument("--channels", type=int, default=64, help="channels of random tokens")
+    parser.add_argument("--seed", type=int, default=0, help="seed of random tokens")
+    parser.add_argument("--plot", metavar="PNG", help="write a figure of the diagnostics")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--list", action="store_true", help="list topologies and edge sets")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _tokens(args, grid):
+    import torch
+
+    if args.tokens:
+        x = torch.load(args.tokens, map_location="cpu", weights_only=True)
+        x = x if x.dim() == 3 else x.unsqueeze(0)
+        if x.size(1) != grid.num_nodes:
+            raise ValueError(f"tokens in {args.tokens!r} have shape {tuple(x.shape)}; grid {grid}"
+                             f" needs (B, {grid.num_nodes}, C): pass the matching --grid")
+        return x.float()
+    g = torch.Generator().manual_seed(args.seed)
+    return torch.randn(1, grid.num_nodes, args.channels, generator=g)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:g}" if float(v).is_integer() else f"{v:.2f}"
+
+
+def _print_tables(s: dict, curves) -> None:
+    p = print
+    n_types = len(s["edge_types"])
+    p(f"topology {s['topology']!r} on grid {s['grid']}: {n_types} edge type(s), "
+      f"weights {s['weights']}{', data-dependent' if s['dynamic'] else ''}")
+    p(f"{'type':<20}{'edges':>10}  {'in-degree min/mean/max':>24}  "
+      f"{'out-degree min/mean/max':>24}  symmetric")
+    for r in s["edges"]:
+        deg = ["/".join(_fmt(v) for v in r[k]) for k in ("in_degree", "out_degree")]
+        p(f"{r['name']:<20}{_fmt(r['edges']):>10}  {deg[0]:>24}  {deg[1]:>24}  "
+          f"{'yes' if r['symmetric'] else 'no'}")
+    d = s["degree"]
+    p(f"degree with self loop (APPNP's D): min {_fmt(d['min'])}, mean {_fmt(d['mean'])}, "
+      f"max {_fmt(d['max'])}; per frame {[_fmt(v) for v in d['per_frame']]}")
+    if s["spectrum"] is not None:
+        sp = s["spectrum"]
+        p(f"spectrum of A: lambda_2 = {sp['lambda_2']:.6f}, lambda_min = {sp['lambda_min']:.6f},"
+          f" spectral gap 1 - lambda_2 = {sp['gap']:.6f}, components {sp['components']}"
+          + ("" if sp["symmetric"] else " (A not symmetric: real parts)"))
+    else:
+        p("spectrum of A: skipped (more than 2048 nodes; call tagnet.graphs.spectrum directly)")
+    p("one step of A, share of a node's update (mean per frame):")
+    p(f"  {'frame':>5}  {'self':>8}  {'same frame':>10}  {'other frames':>12}")
+    for t, parts in enumerate(zip(*s["step"]["per_frame"], strict=True)):
+        p(f"  {t:>5}  {parts[0]:>8.4f}  {parts[1]:>10.4f}  {parts[2]:>12.4f}")
+    a = s["appnp"]
+    p(f"APPNP(K={a['K']}, alpha={a['alpha']}) output mass: own frame {a['own_frame']:.4f}, "
+      f"other frames {a['other_frames']:.4f}; by |dt|: "
+      + ", ".join(f"{dt}: {v:.4f}" for dt, v in enumerate(a["by_offset"]) if v > 0))
+    pool = s["pooling"]
+    p(f"mean pooling after APPNP weighs frames by {[round(v, 5) for v in pool['per_frame']]} "
+      f"(1 = uniform; node range {pool['min']:.5f}..{pool['max']:.5f})")
+    if curves is not None:
+        p("over-smoothing (energy relative to input / mean pairwise cosine):")
+        p(f"  {'K':>4}  " + "  ".join(f"{'alpha=' + format(al, 'g'):>20}" for al in curves.alphas))
+        for j, k in enumerate(curves.Ks):
+            ratio, cos = curves.energy_ratio[:, j].tolist(), curves.cosine[:, j].tolist()
+            cells = [f"{r:>9.4f} / {c:>7.4f}" for r, c in zip(ratio, cos, strict=True)]
+            p(f"  {k:>4}  " + "  ".join(f"{c:>20}" for c in cells))
+
+
+def run(args: argparse.Namespace) -> int:
+    from tagnet.graphs import TokenGrid, list_edge_sets, list_topologies
+    from tagnet.graphs.diagnostics import oversmoothing_curves, resolve, summarize
+
+    if args.list or args.name is None:
+        print("topologies:", ", ".join(list_topologies()))
+        print("edge sets:", ", ".join(list_edge_sets()))
+        return 0 if args.list else 2
+    topology, grid = resolve(args.name), TokenGrid.parse(args.grid)
+    tokens = _tokens(args, grid) if topology.dynamic or args.tokens else None
+    summary = summarize(topology, grid, args.K, args.alpha, tokens=tokens,
+                        edge_weights=args.edge_weights)
+    curves = None
+    if grid.num_nodes <= 20000:
+        x = tokens if tokens is not None else _tokens(args, grid)
+        curves = oversmoothing_curves(x, grid, topology, alphas=(0.0, args.alpha, 0.5),
+                                      edge_weights=args.edge_weights)
+        summary["oversmoothing"] = dict(K=curves.Ks, alphas=curves.alphas,
+                                        energy=curves.energy.tolist(),
+                                        energy_ratio=curves.energy_ratio.tolist(),
+                                        cosine=curves.cosine.tolist())
+    if args.plot:
+        from tagnet.graphs.plotting import plot_diagnostics
+
+        plot_diagnostics(summary, topology, grid, tokens, curves, path=args.plot)
+        summary["plot"] = args.plot
+    if args.json:
+        json.dump(summary, sys.stdout, indent=1)
+        print()
+    else:
+        _print_tables(summary, curves)
+        if args.plot:
+            print(f"figure written to {args.plot}")
+    return 0
