@@ -1,0 +1,95 @@
+"""``tagnet train``: train or fine-tune a model from a config."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "train a model from a YAML config (plus key=value overrides); resumable, DDP-ready"
+DESCRIPTION = """\
+Train a model end to end (or the head only, with model.freeze_backbone=true).
+
+CONFIG is a bundled config name (gym99, gym288, haa500, demo) or a YAML file;
+any key can be overridden with its dotted path:
+
+  tagnet train --config gym99 data.root=/data/finegym model.backbone_weights=r2p1d34_ig65m.pth
+  tagnet train --config haa500 data.root=/data/haa500_v1_1 train.lr=3e-5 train.amp=true
+  tagnet train --resume runs/gym99               # continue a killed run where it stopped
+  torchrun --nproc_per_node 4 -m tagnet.cli train --config gym99 ...   # DDP
+
+The run folder (output_dir) gets config.yaml (resolved), log.jsonl, last.pth,
+best.pth and test/ (metrics.json, per_class.csv, predictions.csv, confusion.png).
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="config overrides, e.g. train.lr=1e-4 model.kwargs.K=10")
+    parser.add_argument("--config", "-c", help="bundled config name or YAML file")
+    parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
+                        help="resume from a checkpoint or run folder (no value: the "
+                             "output_dir's last.pth); the run's saved config is used")
+    parser.add_argument("--select-on", choices=["holdout", "val"], default=None,
+                        help="model selection split: a holdout of the train list (default) "
+                             "or the official val list (the released protocol)")
+    parser.add_argument("--output-dir", "-o", help="run folder (output_dir)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 or auto (default)")
+    parser.add_argument("--no-test", action="store_true",
+                        help="skip evaluating best.pth on the test split at the end")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config and exit")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def resolve(args: argparse.Namespace):
+    """The run's config and the checkpoint to resume from (``None`` for a new run)."""
+    from pathlib import Path
+
+    from tagnet.config import Config, load_config
+    from tagnet.train.checkpoint import load_checkpoint
+
+    overrides = list(args.overrides)
+    for flag, key in (("select_on", "train.select_on"), ("output_dir", "output_dir"),
+                      ("device", "device")):
+        if getattr(args, flag):
+            overrides.append(f"{key}={getattr(args, flag)}")
+    resume = None
+    if args.resume is not None:
+        if args.resume == "auto":
+            if args.config is None and args.output_dir is None:
+                raise ValueError("--resume without a checkpoint needs --config or "
+                                 "--output-dir to find the run; or pass the run folder")
+            run_dir = args.output_dir or load_config(args.config, overrides).output_dir
+            resume = Path(run_dir) / "last.pth"
+        else:
+            resume = Path(args.resume)
+            resume = resume / "last.pth" if resume.is_dir() else resume
+        cfg = Config.from_dict(load_checkpoint(resume)["config"], where=str(resume))
+        cfg.output_dir = str(resume.parent)  # continue where the checkpoint is (moved runs)
+        cfg.override(overrides)
+        return cfg, resume
+    if args.config is None:
+        raise ValueError("give --config (a bundled name: gym99, gym288, haa500, demo; or a "
+                         "YAML file) or --resume RUN_DIR")
+    return load_config(args.config, overrides), None
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    import yaml
+
+    from tagnet.eval.report import format_metrics
+    from tagnet.train.run import train
+
+    cfg, resume = resolve(args)
+    if args.print_config:
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+        return 0
+    result = train(cfg, resume=resume, evaluate_test=not args.no_test)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    best = result["best"] or {}
+    print(f"run folder: {result['run_dir']}  (best epoch {best.get('epoch')}, "
+          f"{best.get('metric')} {best.get('value')})")
+    if "test" in result:
+        print(f"test ({cfg.data.test_split}): {format_metrics(result['test'], cfg.eval.topk)}")
+    return 0

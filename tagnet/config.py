@@ -1,0 +1,272 @@
+"""Run configuration: typed sections, YAML files, dotted ``key=value`` overrides.
+
+A run is described by one :class:`Config` with four sections, each a small
+dataclass (``model``, ``data``, ``train``, ``eval``) plus run-level keys
+(``output_dir``, ``device``, ``seed``). Files in ``tagnet/configs/`` hold the
+released presets and the demo; any key can be overridden from the command
+line with its dotted path::
+
+    tagnet train --config gym99 data.root=/data/finegym train.lr=3e-5 model.kwargs.K=10
+
+Override values are parsed as YAML (``3e-5`` -> float, ``null`` -> None,
+``[1, 5]`` -> list) and checked against the field's type; an unknown key raises
+and lists the valid keys of its section. The resolved configuration is saved
+next to every run (:meth:`Config.save`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+#: Keys whose value must be one of a fixed set.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.dataset": ("finegym", "haa500", "csv", "folder", "tokens"),
+    "data.train_transform": ("release", "paper"),
+    "data.on_error": ("raise", "skip"),
+    "train.optimizer": ("adam", "adamw", "sgd"),
+    "train.scheduler": ("cosine", "none"),
+    "train.amp_dtype": ("float16", "bfloat16"),
+    "train.select_on": ("holdout", "val"),
+    "train.select_metric": ("top1", "mca", "loss"),
+}
+
+
+@dataclass
+class ModelConfig:
+    """What to build: ``create_model(arch, preset=preset, num_classes=..., **kwargs)``.
+
+    ``num_classes`` defaults to the dataset's class count. ``kwargs`` is passed to
+    :func:`tagnet.create_model` as is (``ffn_dim``, ``topology``, ``K``, ``alpha``,
+    ``ablation``, ``backbone_kwargs``, ...), so its keys are checked by the model.
+    ``freeze`` is a :func:`tagnet.backbones.freeze.freeze_backbone` setting:
+    ``backbone`` (train the head only), ``bn`` (BatchNorm statistics fixed), ``"n"``
+    (all but the backbone's last n stages) or ``None`` (train everything).
+    """
+
+    arch: str = "tag_r2plus1d_34"
+    preset: str | None = None
+    num_classes: int | None = None
+    kwargs: dict = field(default_factory=dict)
+    backbone_weights: str | None = None
+    weights: str | None = None
+    freeze: str | None = None
+
+
+@dataclass
+class DataConfig:
+    """Where the clips come from and how they are sampled.
+
+    ``dataset`` is one of ``finegym`` (``version`` = ``gym99``, ``gym288`` or a
+    synthetic benchmark's name), ``haa500``, ``csv`` (``train_list``,
+    ``val_list``, ``test_list`` in the released CSV format, videos under ``root``) or
+    ``folder`` (``root/<split>/<class>/*.mp4``) or ``tokens`` (token grids from
+    ``tagnet extract`` in ``root/<split>``, for head-only training). ``synth`` holds
+    :func:`tagnet.datasets.make_finesynth` options for ``tagnet demo`` / ``ablate``,
+    which generate the synthetic benchmark into ``root``. ``short_side`` is the
+    decode-time resize (default ``img_size * 128 / 112``, the release's 128 for 112);
+    ``split_seed`` fixes the holdout (the same for every training seed);
+    ``crop_scale`` the area range of the ``release`` random resized crop; ``flip`` the
+    horizontal-flip probability (0 where left/right or the turning direction is the
+    label, as on the synthetic benchmark). ``val_split`` is the official
+    validation list (used with ``train.select_on=val``); ``test_split`` the list
+    reported at the end. FineGym has one list for both (``val``); HAA500 has
+    ``val`` and ``test``.
+    """
+
+    dataset: str = "finegym"
+    root: str | None = None
+    version: str | None = None
+    train_split: str = "train"
+    val_split: str | None = "val"
+    test_split: str | None = "val"
+    train_list: str | None = None
+    val_list: str | None = None
+    test_list: str | None = None
+    num_frames: int = 32
+    img_size: int = 112
+    train_transform: str = "release"
+    crop_scale: list = field(default_factory=lambda: [0.5, 1.0])
+    flip: float = 0.5
+    short_side: int | None = None
+    holdout_fraction: float = 0.1
+    split_seed: int = 0
+    num_workers: int = 2
+    on_error: str = "skip"
+    cache_dir: str | None = None
+    synth: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation. Defaults follow the released code (Adam, lr 1e-5, cosine, batch 8).
+
+    ``select_on`` picks the split used for model selection: ``holdout`` (a
+    stratified ``data.holdout_fraction`` of the training list, the default) or
+    ``val`` (``data.val_split``, the official validation list; for FineGym it is
+    also the test list, which is the released protocol). ``scheduler`` steps once
+    per epoch. ``deterministic`` asks for deterministic CUDA kernels (CPU runs are
+    deterministic anyway: a resumed run ends bit-identical to an uninterrupted one).
+    """
+
+    epochs: int = 60
+    batch_size: int = 8
+    lr: float = 1e-5
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    betas: list = field(default_factory=lambda: [0.9, 0.999])
+    scheduler: str = "cosine"
+    warmup_epochs: int = 0
+    min_lr: float = 0.0
+    label_smoothing: float = 0.0
+    grad_accum: int = 1
+    clip_grad_norm: float | None = None
+    amp: bool = False
+    amp_dtype: str = "float16"
+    select_on: str = "holdout"
+    select_metric: str = "top1"
+    save_every_steps: int = 0
+    log_every: int = 10
+    tensorboard: bool = False
+    progress: bool = True
+    deterministic: bool = False
+    max_steps_per_epoch: int | None = None
+
+
+@dataclass
+class EvalConfig:
+    """Testing: views per clip, batch size and the optional t-SNE."""
+
+    num_clips: int = 1
+    num_crops: int = 1
+    batch_size: int = 8
+    topk: list = field(default_factory=lambda: [1, 5])
+    tsne: bool = False
+    tsne_max_points: int = 2000
+
+
+@dataclass
+class Config:
+    """A whole run: model, data, train and eval sections plus run-level keys."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    name: str = "run"
+    output_dir: str = "runs/run"
+    device: str = "auto"
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, *, where: str = "config") -> Config:
+        cfg = cls()
+        _merge(cfg, d, prefix="", where=where)
+        return cfg
+
+    def set(self, key: str, value: Any) -> None:
+        """Set a dotted key (``train.lr``, ``model.kwargs.ffn_dim``) with type checking."""
+        _merge(self, _nest(key, value), prefix="", where=f"override {key}")
+
+    def override(self, items: list[str]) -> Config:
+        """Apply ``key=value`` strings (values parsed as YAML)."""
+        for item in items:
+            if "=" not in item:
+                raise ValueError(f"override {item!r} is not of the form key=value "
+                                 "(e.g. train.lr=1e-4)")
+            key, raw = item.split("=", 1)
+            self.set(key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+        return self
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _nest(key: str, value: Any) -> dict:
+    d: Any = value
+    for part in reversed(key.split(".")):
+        d = {part: d}
+    return d
+
+
+def _merge(obj: Any, d: dict, prefix: str, where: str) -> None:
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: {prefix.rstrip('.') or 'config'} must be a mapping, "
+                         f"got {d!r}")
+    names = [f.name for f in dataclasses.fields(obj)]
+    hints = typing.get_type_hints(type(obj))
+    for key, value in d.items():
+        if key not in names:
+            raise ValueError(f"{where}: unknown key '{prefix}{key}'; valid keys"
+                             f"{' of ' + prefix.rstrip('.') if prefix else ''}: "
+                             f"{', '.join(names)}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            _merge(current, value, f"{prefix}{key}.", where)
+        elif isinstance(current, dict) and isinstance(value, dict):
+            current.update(value)  # free-form section (model.kwargs): merge key by key
+        else:
+            setattr(obj, key, _check(value, hints[key], f"{prefix}{key}", where))
+
+
+def _check(value: Any, hint: Any, key: str, where: str) -> Any:
+    """Return ``value`` if it fits ``hint`` (ints are accepted as floats), else raise."""
+    args = typing.get_args(hint)
+    optional = typing.get_origin(hint) in (Union, types.UnionType)
+    base = next((a for a in args if a is not type(None)), hint) if optional else hint
+    if value is None:
+        if optional:
+            return None
+        raise ValueError(f"{where}: {key} may not be null; give a {base.__name__}")
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if base is str and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # model.freeze=2, data.version=99
+    if base is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads "1e-5" (no dot) as a string
+        except ValueError:
+            pass
+    ok = isinstance(value, base) and not (base is int and isinstance(value, bool))
+    if not ok:
+        article = "an" if base.__name__[0] in "aeiou" else "a"
+        raise ValueError(f"{where}: {key} must be {'null or ' if optional else ''}{article} "
+                         f"{base.__name__}, got {value!r} ({type(value).__name__})")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ValueError(f"{where}: {key}={value!r} is not one of {', '.join(CHOICES[key])}")
+    return value
+
+
+def list_configs() -> list[str]:
+    """Names of the bundled configs (``tagnet/configs/*.yaml``)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def load_config(source: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults, then a YAML file (a path or a bundled name like ``gym99``), then overrides."""
+    cfg = Config()
+    if source is not None:
+        path = Path(source)
+        if not path.is_file():
+            path = CONFIG_DIR / f"{source}.yaml"
+        if not path.is_file():
+            raise FileNotFoundError(f"config {str(source)!r} is neither a file nor a bundled "
+                                    f"config; bundled: {', '.join(list_configs())}")
+        data = yaml.safe_load(path.read_text()) or {}
+        cfg = Config.from_dict(data, where=str(path))
+    return cfg.override(list(overrides or []))
+
+
+__all__ = ["Config", "ModelConfig", "DataConfig", "TrainConfig", "EvalConfig", "load_config",
+           "list_configs", "CONFIG_DIR"]

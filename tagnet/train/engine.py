@@ -1,0 +1,259 @@
+"""The training engine: epochs of optimiser steps, validation, selection, checkpoints.
+
+.. code-block:: text
+
+    for epoch in [start, epochs):
+        sampler.set_epoch(epoch); skip the steps a resumed run already did
+        for each group of grad_accum batches:          (DDP: no_sync on all but the last)
+            loss = CE(model(x), y, label_smoothing) summed / clips in the group
+            backward (GradScaler with fp16 AMP on CUDA)
+            [clip grad norm] -> optimiser step        -> every save_every_steps: last.pth
+        scheduler.step()  (per epoch: cosine annealing as released)
+        validate on the selection split -> best.pth when the score improves; last.pth
+
+Everything random is reproducible from the checkpoint: data order and
+augmentation depend only on ``(seed, epoch, index)`` (:mod:`tagnet.train.sampling`)
+and the global generators are saved with every checkpoint, so a killed run
+resumed with :meth:`Trainer.load_state_dict` ends with the same weights, bit for
+bit on CPU, as one that was never interrupted.
+"""
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from itertools import islice
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from tagnet.config import Config
+from tagnet.datasets import SkipSummary
+from tagnet.eval.inference import predict, unwrap
+from tagnet.eval.metrics import classification_metrics
+from tagnet.train.checkpoint import capture_rng_state, restore_rng_state, save_checkpoint, versions
+from tagnet.train.data import collate, eval_loader
+from tagnet.train.distributed import DistInfo, all_reduce_sum, barrier
+from tagnet.train.logger import RunLogger
+from tagnet.train.optim import build_optimizer, build_scheduler
+from tagnet.train.sampling import ResumableSampler, SeededDataset
+
+_HIGHER_IS_BETTER = {"top1": True, "mca": True, "loss": False}
+
+
+class Trainer:
+    """Trains one model on one dataset as a config says.
+
+    Args:
+        cfg (Config): the run's resolved config (``train`` section mostly).
+        model (nn.Module): any classifier mapping clips ``(B, 3, T, H, W)`` to logits.
+        train_set (Dataset): items ``(clip, label, meta)``; augmentation may be random.
+        val_set (Dataset, optional): the selection split (``None``: keep the last epoch).
+        class_names (list of str): stored in checkpoints.
+        dist (DistInfo, optional): rank / world size / device (single CPU process).
+        run_dir (str or Path, optional): where checkpoints and logs go (``cfg.output_dir``).
+        val_name (str): the selection split's name in logs (``"holdout"``, ``"val"``).
+    """
+
+    def __init__(self, cfg: Config, model: nn.Module, train_set: Dataset,
+                 val_set: Dataset | None, class_names: list[str], *,
+                 dist: DistInfo | None = None, run_dir: str | Path | None = None,
+                 val_name: str = "holdout", logger: RunLogger | None = None) -> None:
+        t = cfg.train
+        self.cfg, self.t = cfg, t
+        self.dist = dist or DistInfo()
+        self.device = self.dist.device
+        self.run_dir = Path(run_dir or cfg.output_dir)
+        self.class_names = list(class_names)
+        self.val_name = val_name
+        self.logger = logger or RunLogger(self.run_dir, self.dist.is_main, t.tensorboard)
+        self.model = model.to(self.device)
+        self.amp = t.amp and self.device.type == "cuda"
+        if t.amp and not self.amp:
+            self.logger.info("train.amp=true ignored: mixed precision is used on CUDA only")
+        self.amp_dtype = getattr(torch, t.amp_dtype)
+        self.optimizer = build_optimizer(self.model, t)
+        self.scheduler = build_scheduler(self.optimizer, t)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and
+                                           self.amp_dtype == torch.float16)
+        self.net = self.model
+        if self.dist.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=t.label_smoothing, reduction="sum")
+        self.train_data = SeededDataset(train_set, cfg.seed)
+        self.sampler = ResumableSampler(self.train_data, self.dist.world_size, self.dist.rank,
+                                        shuffle=True, seed=cfg.seed)
+        self.val_loader = None if val_set is None else eval_loader(
+            val_set, cfg.eval.batch_size, cfg.data.num_workers, self.dist)
+        self.epoch = 0  # epochs completed
+        self.step_in_epoch = 0  # optimiser steps done in the current epoch
+        self.global_step = 0
+        self.running = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, clips
+        self.best: dict | None = None
+        self.last_metrics: dict = {}
+        self.skipped = SkipSummary()  # files the loader workers skipped (on_error="skip")
+        self._skips_reported = 0
+
+    # ------------------------------------------------------------------ loop
+    def steps_per_epoch(self) -> int:
+        per_rank = self.sampler.num_samples
+        steps = math.ceil(math.ceil(per_rank / self.t.batch_size) / self.t.grad_accum)
+        return min(steps, self.t.max_steps_per_epoch or steps)
+
+    def _train_loader(self, epoch: int) -> DataLoader:
+        self.train_data.set_epoch(epoch)
+        self.sampler.set_epoch(epoch)
+        self.sampler.set_start(self.step_in_epoch * self.t.batch_size * self.t.grad_accum)
+        g = torch.Generator().manual_seed(self.cfg.seed + epoch)
+        return DataLoader(self.train_data, batch_size=self.t.batch_size, sampler=self.sampler,
+                          num_workers=self.cfg.data.num_workers, collate_fn=collate,
+                          generator=g, pin_memory=self.device.type == "cuda")
+
+    def train_epoch(self, epoch: int) -> dict:
+        """Run (the rest of) one epoch; returns mean train loss and top-1 over the epoch."""
+        self.model.train()
+        total = self.steps_per_epoch()
+        it = iter(self._train_loader(epoch))
+        bar = None
+        if self.t.progress and self.dist.is_main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=self.step_in_epoch, desc=f"epoch {epoch + 1}/"
+                       f"{self.t.epochs}", leave=False, dynamic_ncols=True)
+        while self.step_in_epoch < total:
+            group = list(islice(it, self.t.grad_accum))
+            if not group:
+                break
+            self._step(group)
+            self.step_in_epoch += 1
+            self.global_step += 1
+            stats = self._epoch_stats()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{stats['train_loss']:.3f}",
+                                acc=f"{100 * stats['train_top1']:.1f}")
+            if self.t.log_every and self.global_step % self.t.log_every == 0:
+                self.logger.log("step", step=self.global_step, epoch=epoch,
+                                step_in_epoch=self.step_in_epoch,
+                                lr=self.optimizer.param_groups[0]["lr"], **stats)
+            if (self.t.save_every_steps and self.global_step % self.t.save_every_steps == 0
+                    and self.step_in_epoch < total):
+                self.save("last.pth")
+        if bar is not None:
+            bar.close()
+        if len(self.skipped) > self._skips_reported:
+            self._skips_reported = len(self.skipped)
+            self.logger.info(f"training data: {self.skipped}", skipped=len(self.skipped))
+        return self._epoch_stats()
+
+    def _step(self, group: list) -> None:
+        n_group = sum(len(b[1]) for b in group)
+        for i, batch in enumerate(group):
+            x = batch[0].to(self.device, non_blocking=True)
+            y = torch.as_tensor(batch[1]).long().to(self.device, non_blocking=True)
+            sync = not self.dist.distributed or i == len(group) - 1
+            with (nullcontext() if sync else self.net.no_sync()):
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                    logits = self.net(x)
+                loss = self.criterion(logits.float(), y) / n_group
+                self.scaler.scale(loss).backward()
+            if isinstance(batch[2], dict) and "skipped" in batch[2]:
+                self.skipped.update_from_meta(batch[2])
+            self.running += torch.tensor([loss.item() * n_group,
+                                          (logits.argmax(1) == y).sum().item(), len(y)],
+                                         dtype=torch.float64)
+        if self.t.clip_grad_norm:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.t.clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _epoch_stats(self) -> dict:
+        loss, correct, n = all_reduce_sum(self.running, self.dist).tolist()
+        return {"train_loss": loss / max(n, 1), "train_top1": correct / max(n, 1)}
+
+    def validate(self) -> dict:
+        """Metrics of the current model on the selection split."""
+        # the plain module, not DDP: ranks may hold different numbers of batches
+        preds = predict(self.model, self.val_loader, self.device, amp=self.amp, dist=self.dist,
+                        progress=self.t.progress and self.dist.is_main, desc=self.val_name)
+        m = classification_metrics(preds.scores, preds.labels, len(self.class_names),
+                                   self.cfg.eval.topk)
+        m.pop("confusion")
+        return {"loss": preds.loss, **m}
+
+    def fit(self) -> dict:
+        """Train from the current state to ``train.epochs``; returns the best record."""
+        while self.epoch < self.t.epochs:
+            epoch, start = self.epoch, time.time()
+            lr = self.optimizer.param_groups[0]["lr"]
+            stats = self.train_epoch(epoch)
+            self.scheduler.step()
+            self.epoch, self.step_in_epoch = epoch + 1, 0
+            self.running.zero_()
+            record = {"epoch": self.epoch, **stats, "lr": lr, "epoch_time": time.time() - start}
+            improved = True
+            if self.val_loader is not None:
+                val = self.validate()
+                record.update({f"val_{k}": v for k, v in val.items()}, val_split=self.val_name)
+                improved = self._is_better(val)
+            if improved:
+                score = record.get(f"val_{self.t.select_metric}")
+                self.best = {"epoch": self.epoch, "metric": self.t.select_metric, "value": score}
+            self.last_metrics = record
+            self.logger.log("epoch", step=self.global_step, **record)
+            self.save("last.pth")
+            if improved:
+                self.save("best.pth")
+        return {"best": self.best, "last": self.last_metrics}
+
+    def _is_better(self, val: dict) -> bool:
+        if self.best is None or self.best["value"] is None:
+            return True
+        new, old = val[self.t.select_metric], self.best["value"]
+        return new > old if _HIGHER_IS_BETTER[self.t.select_metric] else new < old
+
+    # ----------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "model": unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step, "running": self.running.clone(),
+            "best": self.best, "metrics": _plain(self.last_metrics),
+            "rng": capture_rng_state(), "config": self.cfg.to_dict(),
+            "class_names": self.class_names, "versions": versions(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint of this run (weights, optimiser, schedule, RNG)."""
+        unwrap(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler") is not None and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+        self.global_step, self.best = state["global_step"], state["best"]
+        self.running = state["running"].clone().double()
+        self.last_metrics = dict(state.get("metrics") or {})
+        restore_rng_state(state["rng"])
+
+    def save(self, name: str) -> None:
+        """Rank 0 writes ``<run_dir>/<name>`` atomically; every rank waits for it."""
+        state = self.state_dict()  # every rank: capture_rng_state has no side effects
+        if self.dist.is_main:
+            save_checkpoint(state, self.run_dir / name)
+        barrier(self.dist)
+
+
+def _plain(d: dict) -> dict:
+    return {k: v for k, v in d.items() if isinstance(v, (int, float, str, type(None)))}
+
+
+__all__ = ["Trainer"]

@@ -1,0 +1,116 @@
+"""``train(cfg)``: one whole run from a config, as ``tagnet train`` does it.
+
+.. code-block:: text
+
+    init torch.distributed (torchrun) -> seed -> datasets -> model -> Trainer
+      [-> load checkpoint to resume] -> fit -> best.pth on the test split -> report
+
+Only rank 0 writes: ``config.yaml`` (the resolved config), ``log.jsonl``,
+``last.pth``, ``best.pth`` and ``test/`` (metrics JSON, per-class CSV,
+predictions CSV, confusion matrix).
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tagnet.config import Config
+from tagnet.train.checkpoint import load_checkpoint
+from tagnet.train.data import RunData, build_run_data
+from tagnet.train.distributed import cleanup_distributed, init_distributed
+from tagnet.train.engine import Trainer
+from tagnet.train.logger import RunLogger
+from tagnet.train.modeling import build_model
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed torch, numpy and python.
+
+    CPU kernels are deterministic for a fixed thread count, which is what makes a
+    resumed CPU run bit-identical. ``deterministic`` additionally asks for
+    deterministic CUDA kernels (slower; warnings where none exist, e.g. scatter).
+    It is not applied on CPU-only runs, where it only costs time (PyTorch then
+    also fills every new tensor with NaN).
+    """
+    torch.manual_seed(seed)
+    np.random.seed(seed % (1 << 32))
+    random.seed(seed)
+    if deterministic and torch.cuda.is_available():
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.utils.deterministic.fill_uninitialized_memory = False
+        torch.backends.cudnn.benchmark = False
+
+
+def train(cfg: Config, resume: str | Path | None = None, *, data: RunData | None = None,
+          evaluate_test: bool = True) -> dict:
+    """Train (or resume) a run; returns ``{"best", "last", "test", "run_dir"}``.
+
+    Args:
+        cfg (Config): the resolved config.
+        resume (str or Path, optional): a checkpoint (or run folder) of this run.
+        data (RunData, optional): prebuilt datasets (else built from ``cfg.data``).
+        evaluate_test (bool): evaluate ``best.pth`` on the test split at the end.
+    """
+    dist = init_distributed(cfg.device)
+    try:
+        seed_everything(cfg.seed, cfg.train.deterministic)
+        run_dir = Path(cfg.output_dir)
+        logger = RunLogger(run_dir, dist.is_main, cfg.train.tensorboard)
+        if dist.is_main:
+            cfg.save(run_dir / "config.yaml")
+        data = data or build_run_data(cfg)
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+        model = build_model(cfg, len(data.class_names))
+        trainer = Trainer(cfg, model, data.train, data.select, data.class_names, dist=dist,
+                          run_dir=run_dir, val_name=data.select_name, logger=logger)
+        n_params = sum(p.numel() for p in model.parameters())
+        logger.info(f"{cfg.model.arch}: {n_params:,} parameters; {len(data.train)} training "
+                    f"clips, {len(data.class_names)} classes; selection on {data.select_name}; "
+                    f"{dist.world_size} process(es) on {dist.device}",
+                    parameters=n_params, world_size=dist.world_size)
+        if cfg.train.select_on == "val" and data.select_name == data.test_name:
+            logger.info(f"selecting the model on '{data.select_name}', which is also the test "
+                        "split: the released protocol, whose test score is optimistic; the "
+                        "default train.select_on=holdout selects on a part of the train list")
+        if resume is not None:
+            state = load_checkpoint(resume)
+            if list(state["class_names"]) != data.class_names:
+                raise ValueError(f"checkpoint '{resume}' was trained on other classes; "
+                                 "resume with the dataset it was trained on")
+            trainer.load_state_dict(state)
+            logger.info(f"resumed from '{resume}' at epoch {trainer.epoch}, step "
+                        f"{trainer.step_in_epoch} of the next")
+        result = trainer.fit()
+        result["run_dir"] = str(run_dir)
+        result["parameters"] = n_params
+        if evaluate_test and data.test is not None:
+            result["test"] = evaluate_best(cfg, trainer, data, dist)
+            logger.log("test", split=data.test_name, **result["test"])
+        logger.close()
+        return result
+    finally:
+        cleanup_distributed()
+
+
+def evaluate_best(cfg: Config, trainer: Trainer, data: RunData, dist) -> dict:
+    """Load ``best.pth`` into the trainer's model and evaluate it on the test split."""
+    from tagnet.eval.evaluate import evaluate
+    from tagnet.eval.inference import unwrap
+
+    best = Path(cfg.output_dir) / "best.pth"
+    model = unwrap(trainer.model)
+    model.load_state_dict(load_checkpoint(best)["model"])
+    metrics, _ = evaluate(
+        model, data.test, data.class_names, out_dir=Path(cfg.output_dir) / "test",
+        batch_size=cfg.eval.batch_size, num_workers=cfg.data.num_workers, device=dist.device,
+        dist=dist, topk=cfg.eval.topk, tsne=cfg.eval.tsne,
+        tsne_max_points=cfg.eval.tsne_max_points, title=f"{cfg.name} ({data.test_name})",
+        extra={"split": data.test_name, "checkpoint": str(best), "epoch": trainer.best["epoch"]
+               if trainer.best else None})
+    return metrics
+
+
+__all__ = ["train", "seed_everything", "evaluate_best"]

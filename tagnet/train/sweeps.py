@@ -1,0 +1,81 @@
+"""The paper's ablation tables as sweeps: lists of :class:`~tagnet.train.experiment.Variant`.
+
+=========  ===================================================  ==========================
+sweep      variants                                             paper
+=========  ===================================================  ==========================
+rows       B, B+TE, B+TE+IF-FC, B+TE+TAT, full                  Table 4
+ffn        FFN width 2048, 1024, 512, 256                       Table 2
+backbone   each backbone alone (B) and with TAG-Head            Table 3
+topology   TAG-Head with each registered topology               (graph experiments)
+=========  ===================================================  ==========================
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tagnet.train.experiment import Variant
+
+#: Table 4's row labels, by :data:`tagnet.head.ABLATIONS` key.
+ROW_LABELS = {"B": "B", "B+TE": "B + TE", "B+TE+IF-FC": "B + TE + IF-FC",
+              "B+TE+TAT": "B + TE + TAT", "full": "B + TE + IF-FC + TAT (full)"}
+SWEEPS = ("rows", "ffn", "backbone", "topology")
+
+
+def default_values(sweep: str) -> list[str]:
+    from tagnet.graphs import list_topologies
+    from tagnet.head import ABLATIONS
+
+    if sweep == "rows":
+        return list(ABLATIONS)
+    if sweep == "ffn":
+        return ["2048", "1024", "512", "256"]
+    if sweep == "backbone":
+        return ["r2plus1d_tiny"]  # the CPU-sized one; pass --values for Table 3's
+    if sweep == "topology":
+        return list_topologies()
+    raise ValueError(f"sweep {sweep!r} is unknown; known: {', '.join(SWEEPS)}")
+
+
+def sweep_variants(sweep: str, values: Sequence[str] | None = None,
+                   current_arch: str = "") -> list[Variant]:
+    """The variants of a sweep (``values`` default to the paper's / all registered)."""
+    values = list(values) if values else default_values(sweep)
+    if sweep == "rows":
+        from tagnet.head import ABLATIONS
+
+        unknown = [v for v in values if v not in ABLATIONS]
+        if unknown:
+            raise ValueError(f"ablation row(s) {unknown} unknown; known: {', '.join(ABLATIONS)}")
+        return [Variant(ROW_LABELS[v], [f"model.kwargs.ablation={v}"]) for v in values]
+    if sweep == "ffn":
+        return [Variant(f"FFN {int(v)}", ["model.kwargs.ablation=full",
+                                          f"model.kwargs.ffn_dim={int(v)}"]) for v in values]
+    if sweep == "topology":
+        from tagnet.graphs import get_topology
+
+        for v in values:
+            get_topology(v)  # raises, listing the known names
+        return [Variant(f"topology {v}", [f"model.kwargs.topology={v}"]) for v in values]
+    if sweep == "backbone":
+        from tagnet.backbones import list_backbones
+
+        out = []
+        for v in values:
+            if v not in list_backbones():
+                raise ValueError(f"backbone {v!r} is unknown; known: "
+                                 f"{', '.join(list_backbones())}")
+            keep = current_arch == f"tag_{v}"  # keep its backbone_kwargs (tiny widths)
+            base = [f"model.arch=tag_{v}"] + ([] if keep else ["model.kwargs.backbone_kwargs={}"])
+            out += [Variant(v, base + ["model.kwargs.ablation=B"]),
+                    Variant(f"{v} + TAG", base + ["model.kwargs.ablation=full"])]
+        return out
+    raise ValueError(f"sweep {sweep!r} is unknown; known: {', '.join(SWEEPS)}")
+
+
+def slug(name: str) -> str:
+    """A folder name for a variant: ``"B + TE + TAT"`` -> ``"B_TE_TAT"``."""
+    keep = "".join(c if c.isalnum() or c in "-." else "_" for c in name)
+    return "_".join(p for p in keep.split("_") if p)
+
+
+__all__ = ["sweep_variants", "default_values", "slug", "ROW_LABELS", "SWEEPS"]
