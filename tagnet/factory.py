@@ -1,6 +1,7 @@
 """Model registry and ``create_model``: ``tag_<backbone>`` archs plus registered extras."""
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
 
@@ -84,7 +85,13 @@ def build_tagnet(
     return TAGNet(trunk, head, num_frames=num_frames, img_size=img_size)
 
 
+def _import_model_families() -> None:
+    """Import the modules whose models register themselves (``import tagnet`` is lazy)."""
+    importlib.import_module("tagnet.atr_models")  # atr_*; it imports this module back
+
+
 def _builder(arch: str) -> Callable[..., nn.Module]:
+    _import_model_families()
     if arch in MODELS:
         return MODELS.get(arch)
     if arch.startswith("tag_") and arch[4:] in list_backbones():
@@ -132,4 +139,5 @@ def create_model(arch: str, *, preset: str | None = None, **overrides) -> nn.Mod
 
 def list_models() -> list[str]:
     """Registered model names, including ``tag_<backbone>`` for every backbone."""
+    _import_model_families()
     return sorted(set(MODELS.names()) | {f"tag_{b}" for b in list_backbones()})

@@ -61,3 +61,27 @@ def test_wheel_installs_and_imports(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, check=True, env={"PYTHONPATH": str(site), "PATH": ""}).stdout
     assert all(Path(line).is_relative_to(site) for line in out.split())
+
+
+def _run(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                          text=True, cwd=ROOT).stdout.strip()
+
+
+def test_import_tagnet_is_lazy():
+    # the data and graph packages do not pull in the model code (PEP 562 __getattr__)
+    loaded = _run("import sys, tagnet.datasets, tagnet.graphs; "
+                  "print(sorted(m for m in ('tagnet.factory', 'tagnet.head', 'tagnet.atr_models', "
+                  "'tagnet.propagation') if m in sys.modules))")
+    assert loaded == "[]"
+    # every public name resolves, to the object of its defining module
+    _run("import importlib, tagnet\n"
+         "for name, mod in tagnet._LAZY.items():\n"
+         "    assert getattr(tagnet, name) is getattr(importlib.import_module(mod), name), name\n"
+         "assert set(tagnet.__all__) == {'__version__', *tagnet._LAZY} <= set(dir(tagnet))\n"
+         "try:\n    tagnet.nope\nexcept AttributeError as e:\n    assert 'nope' in str(e)\n"
+         "else:\n    raise SystemExit('no AttributeError')")
+    # the atr_* models register even when only the factory is imported
+    assert _run("from tagnet.factory import list_models, create_model; "
+                "print('atr_r2plus1d_tiny' in list_models(), "
+                "type(create_model('atr_r2plus1d_tiny', num_classes=3)).__name__)") == "True ATRNet"
