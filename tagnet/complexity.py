@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from tagnet.atr import ATRBlock
 from tagnet.graphs import TokenGrid, batch_graphs
 from tagnet.propagation import GraphPropagation
 
@@ -48,17 +49,27 @@ PARTS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _atr_prefixes(model: nn.Module) -> list[str]:
+    """Names of the ATR blocks inside ``model`` (see :mod:`tagnet.atr_models`)."""
+    return [name for name, m in model.named_modules() if isinstance(m, ATRBlock)]
+
+
 def count_parameters(model: nn.Module) -> dict[str, int]:
     """Parameters per part: backbone, positional, encoder, propagation, classifier, total.
 
     ``encoder`` includes the head's input adapter (the ``Linear(C, 512)`` of wide
-    backbones). Parameters outside these parts are reported as ``other`` (only when
-    there are some). Shared parameters count once.
+    backbones). ATR blocks inserted into a backbone are reported as ``atr`` and
+    parameters outside all parts as ``other`` (each only when there are some).
+    Shared parameters count once.
     """
     counts = dict.fromkeys(PARTS, 0)
+    atr = _atr_prefixes(model)
     for name, p in model.named_parameters():
-        part = next((k for k, prefixes in PARTS.items()
-                     if any(name == q or name.startswith(q + ".") for q in prefixes)), "other")
+        if any(name.startswith(q + ".") for q in atr):
+            part = "atr"
+        else:
+            part = next((k for k, prefixes in PARTS.items()
+                         if any(name == q or name.startswith(q + ".") for q in prefixes)), "other")
         counts[part] = counts.get(part, 0) + p.numel()
     counts["total"] = sum(counts.values())
     return counts
@@ -103,7 +114,8 @@ def _countable():
 def count_macs(model: nn.Module, inputs: Tensor) -> dict[str, int]:
     """Multiply-adds of ``model(inputs)``: ``backbone``, ``head``, ``propagation``, ``total``.
 
-    ``head`` excludes ``propagation`` (counted exactly from the graph). The model
+    ``head`` excludes ``propagation`` (counted exactly from the graph). For models
+    with ATR blocks, ``atr`` holds theirs and ``backbone`` excludes them. The model
     runs once, in eval mode; its mode is restored afterwards.
     """
     from torch.utils.flop_counter import FlopCounterMode
@@ -124,11 +136,18 @@ def count_macs(model: nn.Module, inputs: Tensor) -> dict[str, int]:
         model.train(was_training)
     counts = counter.get_flop_counts()
     root = type(model).__name__
-    backbone = sum(counts.get(f"{root}.backbone", {}).values()) // 2
-    rest = counter.get_total_flops() // 2 - backbone
+    def macs_of(name: str) -> int:
+        return sum(counts.get(f"{root}.{name}", {}).values()) // 2
+
+    atr = sum(macs_of(name) for name in _atr_prefixes(model))
+    backbone = macs_of("backbone") - atr  # the blocks sit inside the backbone
+    rest = counter.get_total_flops() // 2 - backbone - atr
     prop = sum(s.macs for s in stand_ins)
-    return {"backbone": backbone, "head": rest, "propagation": prop,
-            "total": backbone + rest + prop}
+    macs = {"backbone": backbone, "head": rest, "propagation": prop}
+    if atr:
+        macs["atr"] = atr
+    macs["total"] = backbone + rest + prop + atr
+    return macs
 
 
 def example_input(model: nn.Module, batch_size: int = 1, device=None) -> Tensor:

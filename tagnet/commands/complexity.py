@@ -8,8 +8,9 @@ HELP = "parameters per part, GMACs, latency and peak memory of a model for one c
 DESCRIPTION = """\
 Report a model's complexity for one clip of --frames x --size x --size:
 parameters per part (backbone, positional, encoder, propagation, classifier,
-total), multiply-adds in GMACs (a multiply-add counted once, as video papers
-count "FLOPs"; APPNP's propagation counted exactly from the graph), the median
+total; "atr" for the ATR blocks of the atr_* models), multiply-adds in GMACs
+(a multiply-add counted once, as video papers count "FLOPs"; APPNP's
+propagation counted exactly from the graph), the median
 latency of --runs forward passes after --warmup, and peak memory (CUDA
 allocator peak on a GPU; the process's peak RSS on a CPU).
 
@@ -41,14 +42,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _table(args, model, report) -> str:
     p, m = report.params, report.macs
+    head = getattr(model, "head", None)
+    grid = f", token grid {head.grid}" if hasattr(head, "grid") else ""
     lines = [f"{args.arch}" + (f" (preset {args.preset})" if args.preset else "")
-             + f": input {'x'.join(map(str, report.input_shape))}, token grid "
-             f"{getattr(getattr(model, 'head', None), 'grid', '?')}, device {report.device}",
+             + f": input {'x'.join(map(str, report.input_shape))}{grid}, device {report.device}",
              "", f"{'part':<14}{'parameters':>14}"]
-    lines += [f"{k:<14}{v:>14,}" for k, v in p.items() if k != "total"]
+    head_parts = ("positional", "encoder", "propagation")  # a TAG-Head's; absent elsewhere
+    lines += [f"{k:<14}{v:>14,}" for k, v in p.items()
+              if k != "total" and (grid or v or k not in head_parts)]
     lines += [f"{'total':<14}{p['total']:>14,}", ""]
-    lines.append(f"GMACs         {report.gmacs:.3f}  (backbone {m['backbone'] / 1e9:.3f}, head "
-                 f"{m['head'] / 1e9:.3f}, propagation {m['propagation'] / 1e9:.4f})")
+    atr = f", ATR blocks {m['atr'] / 1e9:.3f}" if "atr" in m else ""
+    lines.append(f"GMACs         {report.gmacs:.3f}  (backbone {m['backbone'] / 1e9:.3f}{atr}, "
+                 f"head {m['head'] / 1e9:.3f}, propagation {m['propagation'] / 1e9:.4f})")
     if report.latency_ms is not None:
         lines.append(f"latency       {report.latency_ms:.1f} ms (median of {args.runs} after "
                      f"{args.warmup} warm-up, batch 1)")

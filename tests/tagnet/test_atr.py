@@ -209,20 +209,37 @@ def test_flop_counter_counts_every_multiply_add():
 
 
 def test_complexity_report_shows_the_atr_overhead():
-    complexity = pytest.importorskip("tagnet.complexity", reason="no tagnet.complexity (issue 4)")
+    from tagnet.complexity import complexity_report
+
     model = create_model("atr_r2plus1d_tiny", num_frames=16)
     plain = create_model("atr_r2plus1d_tiny", num_frames=16, stages=())
     assert plain.atr_blocks() == []
     shapes = []
     for block in model.atr_blocks():
         block.register_forward_hook(lambda m, args, out: shapes.append((m, args[0].shape)))
-    with_atr = complexity.complexity_report(model, timing=False)
-    without = complexity.complexity_report(plain, timing=False)
+    with_atr = complexity_report(model, timing=False)
+    without = complexity_report(plain, timing=False)
     atr_params = sum(p.numel() for b in model.atr_blocks() for p in b.parameters())
     assert with_atr.params["total"] - without.params["total"] == atr_params == 7323
     assert [s for _, s in shapes] == [(1, 32, 8, 28, 28), (1, 64, 4, 14, 14), (1, 128, 2, 7, 7)]
     expected = sum(atr_macs(m, *(s[:1] + s[2:])) for m, s in shapes)
     assert with_atr.macs["total"] - without.macs["total"] == expected
+    # the blocks are their own part, out of the backbone's count
+    assert with_atr.params["atr"] == atr_params and "atr" not in without.params
+    assert with_atr.macs["atr"] == expected and "atr" not in without.macs
+    for part in ("backbone", "classifier"):
+        assert with_atr.params[part] == without.params[part]
+    assert with_atr.macs["backbone"] == without.macs["backbone"]
+
+
+def test_complexity_command_lists_the_atr_part(capsys):
+    from tagnet.cli import main
+
+    assert main(["complexity", "--arch", "atr_r2plus1d_tiny", "--frames", "16",
+                 "--no-timing"]) == 0
+    out = capsys.readouterr().out
+    assert "atr                    7,323" in out and "ATR blocks 0.004" in out
+    assert "positional" not in out and "token grid" not in out  # no TAG-Head in this model
 
 
 # ---------------------------------------------------------------- insertion
