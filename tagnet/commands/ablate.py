@@ -13,9 +13,11 @@ paper's layout (mean ± sample std over seeds) and save every run's metrics as J
   tagnet ablate --sweep topology --values tag temporal intra_frame none
   tagnet ablate --sweep backbone --values r2plus1d_tiny r3d_18 --config my.yaml
 
-By default it uses the bundled `demo` config, so the data is the synthetic FineSynth
-benchmark (generated and cached); with another config (data.root of a real dataset)
-the same sweep runs on real data.
+A sweep never loses work: run it again with the same arguments and it skips the
+finished runs and resumes an interrupted one from its last checkpoint (--fresh
+retrains everything). By default it uses the bundled `demo` config, so the data is
+the synthetic FineSynth benchmark (generated and cached); with another config
+(data.root of a real dataset) the same sweep runs on real data.
 """
 
 
@@ -30,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", default="demo", help="base config (default: demo)")
     parser.add_argument("--output", "-o", help="folder (default: runs/ablate_<sweep>)")
     parser.add_argument("--epochs", type=int, help="training epochs per run")
+    parser.add_argument("--fresh", action="store_true", help="retrain every run, overwriting "
+                        "the output folder's earlier runs (default: reuse finished runs of the "
+                        "same config and resume unfinished ones)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -62,9 +67,11 @@ def run(args: argparse.Namespace) -> int:
     for seed in args.seeds:
         for v in variants:
             print(f"[{len(records) + 1}/{total}] {v.name}, seed {seed}")
-            rec = run_variant(cfg, v, seed, out / slug(v.name) / f"seed{seed}", data, pairs)
+            rec = run_variant(cfg, v, seed, out / slug(v.name) / f"seed{seed}", data, pairs,
+                              reuse=not args.fresh)
             records.append(rec)
-            print(f"    top-1 {100 * rec['top1']:.1f}  MCA {100 * rec['mca']:.1f}")
+            done = " (finished earlier; --fresh retrains)" if rec.get("reused") else ""
+            print(f"    top-1 {100 * rec['top1']:.1f}  MCA {100 * rec['mca']:.1f}{done}")
     table, summary = ablation_table(records, bool(pairs), len(data.class_names))
     result = {"sweep": args.sweep, "seeds": args.seeds, "dataset": cfg.data.version,
               "command": "tagnet " + " ".join(sys.argv[1:]), "records": records,

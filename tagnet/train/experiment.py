@@ -11,9 +11,13 @@ and ``tagnet ablate``.
 from __future__ import annotations
 
 import copy
+import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from tagnet.config import Config
 from tagnet.train.data import RunData, build_run_data
@@ -52,24 +56,57 @@ def variant_config(base: Config, variant: Variant, seed: int, output: Path) -> C
     return cfg
 
 
+#: Config keys that do not change a run's result (a resumed sweep may set them differently).
+_COSMETIC = (("train", "progress"), ("train", "tensorboard"))
+
+
+def _comparable(d: dict) -> dict:
+    d = yaml.safe_load(yaml.safe_dump(d))  # tuples -> lists, as in a saved config.yaml
+    for section, key in _COSMETIC:
+        d.get(section, {}).pop(key, None)
+    return d
+
+
 def run_variant(base: Config, variant: Variant, seed: int, output: Path,
-                data: RunData | None = None, order_pairs=()) -> dict:
-    """Train and test one variant with one seed; returns its result record."""
+                data: RunData | None = None, order_pairs=(), *, reuse: bool = False) -> dict:
+    """Train and test one variant with one seed; returns its result record.
+
+    With ``reuse`` a sweep never loses work: a finished run of the same config in
+    ``output`` is not retrained (its ``record.json`` is returned), an unfinished
+    one resumes from its ``last.pth``, and a folder holding a run of another config
+    raises. Without it the run starts afresh and overwrites ``output``.
+    """
     from tagnet.train.run import train
 
+    output = Path(output)
     cfg = variant_config(base, variant, seed, output)
+    resume = None
+    if reuse and (output / "config.yaml").is_file():
+        previous = _comparable(yaml.safe_load((output / "config.yaml").read_text()))
+        if previous != _comparable(cfg.to_dict()):
+            raise ValueError(f"'{output}' holds a run with another config; choose another "
+                             "output folder, or start afresh (tagnet ablate --fresh)")
+        if (output / "record.json").is_file():
+            return {**json.loads((output / "record.json").read_text()), "reused": True}
+        if (output / "last.pth").is_file():
+            resume = output / "last.pth"
+    (output / "record.json").unlink(missing_ok=True)  # stale once this run starts
     start = time.time()
-    result = train(cfg, data=data)
+    result = train(cfg, resume, data=data)
     test = result["test"]
     record = {
         "variant": variant.name, "seed": seed, "overrides": variant.overrides,
         "run_dir": str(output), "train_time_s": round(time.time() - start, 1),
+        "resumed": resume is not None,
         "parameters": result.get("parameters"), "best_epoch": (result["best"] or {}).get("epoch"),
         **{k: v for k, v in test.items() if isinstance(v, (int, float))},
     }
     if order_pairs:
         record["order_pair_top1"] = order_pair_accuracy(output / "test" / "predictions.csv",
                                                         order_pairs)
+    tmp = output / "record.json.tmp"  # written last and atomically: the run's "done" mark
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, output / "record.json")
     return record
 
 

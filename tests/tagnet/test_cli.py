@@ -137,3 +137,31 @@ def test_ablate_rows(synth, tmp_path, capsys):
     assert all(s["seeds"] == [0, 1] for s in result["summary"])
     printed = capsys.readouterr().out
     assert "| configuration" in printed and " ± " in printed
+
+
+def test_ablate_reuses_finished_runs_and_resumes_unfinished_ones(synth, tmp_path, capsys):
+    args = ["ablate", "--values", "B", "--seeds", "0", "--output", str(tmp_path), "--quiet",
+            f"data.root={synth.root}", *TINY]
+
+    def record():
+        return json.loads((tmp_path / "ablation.json").read_text())["records"][0]
+
+    assert main(args) == 0
+    first, run = record(), tmp_path / "B" / "seed0"
+    assert not first["resumed"] and (run / "record.json").is_file()
+    stamp = (run / "last.pth").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(args) == 0  # finished: nothing is trained again
+    assert "finished earlier" in capsys.readouterr().out
+    assert (run / "last.pth").stat().st_mtime_ns == stamp
+    assert record()["reused"] and record()["top1"] == first["top1"]
+    # a run killed after its last checkpoint but before its record: resumed, not restarted
+    (run / "record.json").unlink()
+    assert main(args) == 0
+    assert record()["resumed"] and record()["top1"] == first["top1"]
+    assert record()["best_epoch"] == first["best_epoch"]
+    # another config in the same folder is refused, not overwritten
+    assert main([*args, "train.lr=0.5"]) == 1
+    assert "holds a run with another config" in capsys.readouterr().err
+    assert main(["ablate", "--fresh", *args[1:]]) == 0  # --fresh retrains
+    assert (run / "last.pth").stat().st_mtime_ns != stamp and not record()["resumed"]
