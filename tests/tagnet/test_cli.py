@@ -90,6 +90,32 @@ def test_eval_multiview_and_tsne(trained, capsys):
     assert "6 views/video" in capsys.readouterr().out
 
 
+def test_eval_compares_several_checkpoints(trained, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    for name in ("a", "b", "c"):
+        shutil.copytree(trained, tmp_path / "sweep" / name, ignore=shutil.ignore_patterns("eval*"))
+    monkeypatch.chdir(tmp_path)
+    code = main(["eval", "--checkpoint", "sweep/a", "sweep/b/best.pth", "sweep/c", "--tsne"])
+    assert code == 0
+    out = tmp_path / "sweep" / "compare_val"  # beside the run folders
+    reference = json.loads((trained / "test/metrics.json").read_text())
+    for sub in ("demo", "demo_2", "demo_3"):  # one run name three times: made unique
+        metrics = json.loads((out / sub / "metrics.json").read_text())
+        assert metrics["top1"] == reference["top1"] and metrics["mca"] == reference["mca"]
+        assert (out / sub / "confusion.png").is_file()
+    table = (out / "results.md").read_text()
+    assert "| demo (2) " in table and "| demo (3) " in table
+    assert table.count(f"{100 * reference['top1']:.1f}") >= 3
+    assert (out / "tsne.png").stat().st_size > 1000
+    assert "report: sweep/compare_val" in capsys.readouterr().out
+
+
+def test_eval_titles_must_match_the_checkpoints(trained, capsys):
+    code = main(["eval", "--checkpoint", str(trained), str(trained), "--titles", "a"])
+    assert code == 1 and "2 checkpoints need as many --titles, got 1" in capsys.readouterr().err
+
+
 def test_predict_on_a_generated_video(trained, tmp_path, capsys):
     from tagnet.datasets.finesynth import write_mp4
     from tagnet.datasets.synth import render
