@@ -5,7 +5,7 @@ import argparse
 
 HELP = "train a model from a YAML config (plus key=value overrides); resumable, DDP-ready"
 DESCRIPTION = """\
-Train a model end to end (or the head only, with model.freeze_backbone=true).
+Train a model end to end (or the head only, with model.freeze=backbone).
 
 CONFIG is a bundled config name (gym99, gym288, haa500, demo) or a YAML file;
 any key can be overridden with its dotted path:
@@ -13,6 +13,7 @@ any key can be overridden with its dotted path:
   tagnet train --config gym99 data.root=/data/finegym model.backbone_weights=r2p1d34_ig65m.pth
   tagnet train --config haa500 data.root=/data/haa500_v1_1 train.lr=3e-5 train.amp=true
   tagnet train --resume runs/gym99               # continue a killed run where it stopped
+  tagnet train --config demo model.kwargs.ablation=B   # synthetic data, generated if missing
   torchrun --nproc_per_node 4 -m tagnet.cli train --config gym99 ...   # DDP
 
 The run folder (output_dir) gets config.yaml (resolved), log.jsonl, last.pth,
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return 0
+    if cfg.data.synth:
+        _prepare_synthetic(cfg)
     result = train(cfg, resume=resume, evaluate_test=not args.no_test)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
@@ -93,3 +96,25 @@ def run(args: argparse.Namespace) -> int:
     if "test" in result:
         print(f"test ({cfg.data.test_split}): {format_metrics(result['test'], cfg.eval.topk)}")
     return 0
+
+
+def _prepare_synthetic(cfg) -> None:
+    """Generate (or reuse) the synthetic benchmark ``data.synth`` describes, in ``data.root``.
+
+    Under torchrun every process would write the same files at once, so there the
+    benchmark must already exist.
+    """
+    import os
+    from pathlib import Path
+
+    from tagnet.train.experiment import prepare_synthetic
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        name = cfg.data.synth.get("name", "finesynth")
+        manifest = Path(cfg.data.root or "").expanduser() / f"{name}_manifest.json"
+        if not manifest.is_file():
+            raise ValueError(f"the synthetic benchmark is not in {manifest.parent} yet; "
+                             "generate it with one process first (the same tagnet train "
+                             "command without torchrun, or tagnet demo)")
+    prepare_synthetic(cfg, progress=cfg.train.progress)
+

@@ -36,7 +36,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     groups = param_groups(model, cfg.weight_decay)
     if not any(g["params"] for g in groups):
         raise ValueError("the model has no trainable parameters; unfreeze something "
-                         "(model.freeze_backbone=false)")
+                         "(model.freeze=null, or a number of stages)")
     if cfg.optimizer == "adam":
         return torch.optim.Adam(groups, lr=cfg.lr, betas=tuple(cfg.betas))
     if cfg.optimizer == "adamw":

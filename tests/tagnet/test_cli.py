@@ -73,6 +73,20 @@ def test_resume_a_finished_run_for_more_epochs(trained, tmp_path, capsys):
     assert "resumed from" not in (trained / "log.jsonl").read_text()
 
 
+def test_train_generates_the_synthetic_benchmark(synth, tmp_path, monkeypatch, capsys):
+    root = tmp_path / "data"
+    args = ["train", "--config", "demo", "--output-dir", str(tmp_path / "run"),
+            f"data.root={root}", *TINY, "--no-test"]
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun it must exist already
+    assert main(args) == 1
+    assert f"the synthetic benchmark is not in {root} yet" in capsys.readouterr().err
+    monkeypatch.delenv("WORLD_SIZE")
+    assert main(args) == 0
+    made = json.loads((root / "finesynth_manifest.json").read_text())
+    assert made["train"] == [list(x) for x in synth.train]  # the same benchmark as make_finesynth
+    assert (tmp_path / "run" / "best.pth").is_file()
+
+
 def test_unknown_override_is_a_clear_error(capsys, tmp_path):
     code = main(["train", "--config", "demo", "train.lrr=1", "--output-dir", str(tmp_path)])
     err = capsys.readouterr().err
