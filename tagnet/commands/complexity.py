@@ -10,9 +10,9 @@ Report a model's complexity for one clip of --frames x --size x --size:
 parameters per part (backbone, positional, encoder, propagation, classifier,
 total; "atr" for the ATR blocks of the atr_* models), multiply-adds in GMACs
 (a multiply-add counted once, as video papers count "FLOPs"; APPNP's
-propagation counted exactly from the graph), the median
-latency of --runs forward passes after --warmup, and peak memory (CUDA
-allocator peak on a GPU; the process's peak RSS on a CPU).
+propagation counted exactly from the graph), the median latency of --runs
+forward passes after --warmup, and peak memory (CUDA allocator peak on a GPU;
+the process's peak RSS on a CPU).
 
 examples:
   tagnet complexity --arch tag_r2plus1d_34 --preset haa500
