@@ -1,9 +1,9 @@
-"""``tagnet demo``: the main job on built-in data, on a CPU in about five minutes."""
+"""``tagnet demo``: the main job on built-in data, about two minutes on a 2-core CPU."""
 from __future__ import annotations
 
 import argparse
 
-HELP = "train TAG-Head and the backbone-only baseline on the synthetic benchmark, CPU, ~5 min"
+HELP = "train TAG-Head and the backbone-only baseline on synthetic data (CPU, ~2 min)"
 DESCRIPTION = """\
 The whole pipeline on built-in data, no download:
 
