@@ -10,8 +10,10 @@ line with its dotted path::
 
 Override values are parsed as YAML (``3e-5`` -> float, ``null`` -> None,
 ``[1, 5]`` -> list) and checked against the field's type; an unknown key raises
-and lists the valid keys of its section. The resolved configuration is saved
-next to every run (:meth:`Config.save`).
+and lists the valid keys of its section. A key replaces what it names:
+``model.kwargs={ffn_dim: 512}`` the whole mapping, ``model.kwargs.ffn_dim=512``
+one entry of it. The resolved configuration is saved next to every run
+(:meth:`Config.save`).
 """
 from __future__ import annotations
 
@@ -176,8 +178,34 @@ class Config:
         return cfg
 
     def set(self, key: str, value: Any) -> None:
-        """Set a dotted key (``train.lr``, ``model.kwargs.ffn_dim``) with type checking."""
-        _merge(self, _nest(key, value), prefix="", where=f"override {key}")
+        """Set a dotted key (``train.lr``, ``model.kwargs.ffn_dim``) with type checking.
+
+        The key names exactly what changes: ``model.kwargs={ffn_dim: 512}`` replaces
+        the whole mapping (``data.synth={}`` empties it), while
+        ``model.kwargs.backbone_kwargs.widths=[8, 16, 32, 64]`` sets one entry and
+        keeps its siblings. A section key (``train={lr: 1e-4}``) merges field by field.
+        """
+        where = f"override {key}"
+        *path, last = key.split(".")
+        obj: Any = self
+        prefix = ""
+        for part in path:
+            child = _child(obj, part, prefix, where)
+            if child is None and isinstance(obj, dict):
+                child = obj[part] = {}
+            if not (dataclasses.is_dataclass(child) or isinstance(child, dict)):
+                raise ValueError(f"{where}: {prefix}{part} is {child!r}, not a mapping; "
+                                 f"set {prefix}{part}=... itself")
+            obj, prefix = child, f"{prefix}{part}."
+        if isinstance(obj, dict):  # inside a free-form mapping: no schema to check
+            obj[last] = value
+            return
+        current = _child(obj, last, prefix, where)
+        if dataclasses.is_dataclass(current):
+            _merge(current, value, f"{prefix}{last}.", where)
+        else:
+            hint = typing.get_type_hints(type(obj))[last]
+            setattr(obj, last, _check(value, hint, f"{prefix}{last}", where))
 
     def override(self, items: list[str]) -> Config:
         """Apply ``key=value`` strings (values parsed as YAML)."""
@@ -193,25 +221,25 @@ class Config:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
-def _nest(key: str, value: Any) -> dict:
-    d: Any = value
-    for part in reversed(key.split(".")):
-        d = {part: d}
-    return d
+def _child(obj: Any, key: str, prefix: str, where: str) -> Any:
+    """``obj.key`` of a section (unknown keys raise, listing the valid ones) or ``obj.get(key)``
+    of a free-form mapping."""
+    if isinstance(obj, dict):
+        return obj.get(key)
+    names = [f.name for f in dataclasses.fields(obj)]
+    if key not in names:
+        raise ValueError(f"{where}: unknown key '{prefix}{key}'; valid keys"
+                         f"{' of ' + prefix.rstrip('.') if prefix else ''}: {', '.join(names)}")
+    return getattr(obj, key)
 
 
 def _merge(obj: Any, d: dict, prefix: str, where: str) -> None:
     if not isinstance(d, dict):
         raise ValueError(f"{where}: {prefix.rstrip('.') or 'config'} must be a mapping, "
                          f"got {d!r}")
-    names = [f.name for f in dataclasses.fields(obj)]
     hints = typing.get_type_hints(type(obj))
     for key, value in d.items():
-        if key not in names:
-            raise ValueError(f"{where}: unknown key '{prefix}{key}'; valid keys"
-                             f"{' of ' + prefix.rstrip('.') if prefix else ''}: "
-                             f"{', '.join(names)}")
-        current = getattr(obj, key)
+        current = _child(obj, key, prefix, where)
         if dataclasses.is_dataclass(current):
             _merge(current, value, f"{prefix}{key}.", where)
         elif isinstance(current, dict) and isinstance(value, dict):

@@ -61,3 +61,26 @@ def test_bad_overrides_raise_naming_the_key(item, message):
 def test_unknown_config_name_lists_the_bundled_ones():
     with pytest.raises(FileNotFoundError, match="bundled: demo, gym288, gym99, haa500"):
         load_config("gym100")
+
+
+def test_an_override_replaces_exactly_what_it_names():
+    cfg = load_config("demo")
+    assert cfg.data.synth and cfg.model.kwargs["backbone_kwargs"]["stem_mid"] == 8
+    # one entry deep inside a free-form mapping: its siblings stay
+    cfg.override(["model.kwargs.backbone_kwargs.widths=[4, 8, 8, 16]"])
+    assert cfg.model.kwargs["backbone_kwargs"] == {"widths": [4, 8, 8, 16], "stem_mid": 8}
+    assert cfg.model.kwargs["ffn_dim"] == 128
+    # a whole mapping: replaced, so a base config's entries can be dropped
+    cfg.override(["model.kwargs={ffn_dim: 64}", "data.synth={}"])
+    assert cfg.model.kwargs == {"ffn_dim": 64} and cfg.data.synth == {}
+    # new nested entries are created; a section given as a mapping merges field by field
+    cfg.override(["model.kwargs.backbone_kwargs.source=r2plus1d_tiny", "train={lr: 0.5}"])
+    assert cfg.model.kwargs == {"ffn_dim": 64, "backbone_kwargs": {"source": "r2plus1d_tiny"}}
+    assert cfg.train.lr == 0.5 and cfg.train.epochs == load_config("demo").train.epochs
+
+
+def test_an_override_through_a_plain_value_raises():
+    with pytest.raises(ValueError, match="train.lr is 1e-05, not a mapping"):
+        load_config(None, ["train.lr.x=1"])
+    with pytest.raises(ValueError, match="unknown key 'model.kwarg'"):
+        load_config(None, ["model.kwarg.K=1"])
