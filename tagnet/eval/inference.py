@@ -29,7 +29,8 @@ class Predictions:
         labels: ``(N,)`` true labels.
         loss: mean cross-entropy of the averaged probabilities.
         features: ``(N, C)`` pre-logit features (mean over views) or ``None``.
-        paths: the clips' files (``meta["path"]``) when the dataset gives them.
+        paths: the clips' files (``meta["path"]``) or clip ids (``meta["id"]``, token
+            shards) when the dataset gives them.
     """
 
     scores: Tensor
@@ -99,8 +100,10 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str = "
         labels.append(torch.as_tensor(y).long().cpu())
         if f is not None:
             feats.append(f.cpu())
-        if len(batch) > 2 and isinstance(batch[2], dict) and "path" in batch[2]:
-            paths.extend(str(s) for s in batch[2]["path"])
+        meta = batch[2] if len(batch) > 2 and isinstance(batch[2], dict) else {}
+        names = meta.get("path", meta.get("id"))  # video files, or token shards' clip ids
+        if names is not None:
+            paths.extend(str(s) for s in names)
     model.train(was_training)
     num_classes = _num_classes(scores, model)
     out = Predictions(
