@@ -70,7 +70,8 @@ def train(cfg: Config, resume: str | Path | None = None, *, data: RunData | None
         logger.info(f"{cfg.model.arch}: {n_params:,} parameters; {len(data.train)} training "
                     f"clips, {len(data.class_names)} classes; selection on {data.select_name}; "
                     f"{dist.world_size} process(es) on {dist.device}",
-                    parameters=n_params, world_size=dist.world_size)
+                    parameters=n_params, world_size=dist.world_size,
+                    train_clips=len(data.train), select_split=data.select_name)
         if cfg.train.select_on == "val" and data.select_name == data.test_name:
             logger.info(f"selecting the model on '{data.select_name}', which is also the test "
                         "split: the released protocol, whose test score is optimistic; the "

@@ -205,3 +205,104 @@ def test_ablate_reuses_finished_runs_and_resumes_unfinished_ones(synth, tmp_path
     assert "holds a run with another config" in capsys.readouterr().err
     assert main(["ablate", "--fresh", *args[1:]]) == 0  # --fresh retrains
     assert (run / "last.pth").stat().st_mtime_ns != stamp and not record()["resumed"]
+
+
+def test_ablate_ffn_sweep(synth, tmp_path, capsys):
+    code = main(["ablate", "--sweep", "ffn", "--values", "32", "16", "--seeds", "0", "--output",
+                 str(tmp_path), "--quiet", f"data.root={synth.root}", *TINY])
+    assert code == 0
+    result = json.loads((tmp_path / "ablation.json").read_text())
+    assert [s["variant"] for s in result["summary"]] == ["FFN 32", "FFN 16"]
+    # two encoder layers over 16-channel tokens: each FFN (16->f->16) has 2*16*f + f + 16
+    wide, narrow = (s["parameters"] for s in result["summary"])
+    assert wide - narrow == 2 * (2 * 16 * 16 + 16)
+    config = json.loads((tmp_path / "FFN_16" / "seed0" / "record.json").read_text())
+    assert config["overrides"] == ["model.kwargs.ablation=full", "model.kwargs.ffn_dim=16"]
+    assert "| FFN 32 " in (tmp_path / "ablation.md").read_text()
+
+
+def _initial_model(run_dir):
+    """The model a run started from: train() seeds with cfg.seed right before building it."""
+    import yaml
+
+    from tagnet.config import Config
+    from tagnet.train.modeling import build_model
+
+    cfg = Config.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    torch.manual_seed(cfg.seed)
+    return build_model(cfg, 3)
+
+
+def test_head_only_training_on_a_frozen_backbone(synth, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--config", "demo", "--output-dir", str(run), f"data.root={synth.root}",
+                 *TINY, "train.epochs=2", "model.freeze=backbone", "--no-test"]) == 0
+    model = _initial_model(run)
+    start = model.state_dict()
+    ckpt = torch.load(run / "last.pth", weights_only=True)
+    end = ckpt["model"]
+    backbone = [k for k in start if k.startswith("backbone.")]
+    assert backbone and all(k.startswith(("backbone.", "head.")) for k in start)
+    for k in backbone:  # weights and BatchNorm statistics alike
+        assert torch.equal(start[k], end[k]), k
+    head = [k for k, p in model.named_parameters() if k.startswith("head.")]
+    assert all(not torch.equal(start[k], end[k]) for k in head), "every head tensor trains"
+    # the optimiser holds the head's parameters and nothing else
+    assert [n for n, p in model.named_parameters() if p.requires_grad] == head
+    assert sum(len(g["params"]) for g in ckpt["optimizer"]["param_groups"]) == len(head)
+
+
+def test_extract_then_train_the_head_on_tokens(synth, tmp_path, capsys):
+    """`tagnet extract` token grids -> `tagnet train` on data.dataset=tokens -> `tagnet eval`."""
+    import csv
+
+    tokens = tmp_path / "tokens"
+    for split in ("train", "val"):
+        assert main(["extract", "--backbone", "r2plus1d_tiny", "--dataset", "finegym", "--root",
+                     str(synth.root), "--version", synth.version, "--split", split, "--frames",
+                     "8", "--size", "32", "--resize", "32", "--workers", "0",
+                     "--out", str(tokens / split)]) == 0
+    run = tmp_path / "run"
+    assert main(["train", "--config", "demo", "--output-dir", str(run), "data.dataset=tokens",
+                 f"data.root={tokens}", "data.synth={}", "model.arch=tag_features",
+                 "model.kwargs={backbone_kwargs: {source: r2plus1d_tiny}, ffn_dim: 16, "
+                 "num_heads: 2}", "data.num_frames=8", "data.img_size=32",
+                 "data.holdout_fraction=0.2", "train.epochs=2", "train.progress=false"]) == 0
+    ckpt = torch.load(run / "best.pth", weights_only=True)
+    assert not any(k.startswith("backbone.") for k in ckpt["model"])  # the head alone
+    assert ckpt["class_names"] == synth.classes
+    trained = json.loads((run / "test" / "metrics.json").read_text())
+    assert trained["num_samples"] == 6
+    with open(run / "test" / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    val_ids = [name for name, _ in synth.val]
+    assert [r["path"] for r in rows] == val_ids  # token shards keep the clip ids
+    # evaluating the checkpoint again reads the same tokens: the same numbers
+    out = tmp_path / "eval"
+    assert main(["eval", "--checkpoint", str(run / "best.pth"), "--output", str(out)]) == 0
+    again = json.loads((out / "metrics.json").read_text())
+    assert (again["top1"], again["mca"], again["num_samples"]) == \
+        (trained["top1"], trained["mca"], 6)
+
+
+def _log(run_dir, kind):
+    with open(run_dir / "log.jsonl") as f:
+        return [r for r in map(json.loads, f) if r["kind"] == kind]
+
+
+def test_selection_on_a_holdout_by_default_and_on_val_as_released(synth, trained, tmp_path):
+    # default: a stratified 20% of the train list selects; the rest trains
+    info = _log(trained, "info")[0]
+    (epoch,) = _log(trained, "epoch")
+    assert info["select_split"] == epoch["val_split"] == "holdout"
+    assert info["train_clips"] + epoch["val_num_samples"] == len(synth.train)
+    assert len(synth.train) == 18 and epoch["val_num_samples"] == 3  # 20% of 6 per class: 1
+    assert not any("released protocol" in r["message"] for r in _log(trained, "info"))
+    run = tmp_path / "released"
+    assert main(["train", "--config", "demo", "--output-dir", str(run), f"data.root={synth.root}",
+                 *TINY, "--select-on", "val", "--no-test"]) == 0
+    (epoch,) = _log(run, "epoch")
+    assert epoch["val_split"] == "val" and epoch["val_num_samples"] == len(synth.val)
+    assert _log(run, "info")[0]["train_clips"] == len(synth.train)
+    notes = [r["message"] for r in _log(run, "info")]
+    assert any("also the test split: the released protocol" in m for m in notes)
