@@ -79,6 +79,33 @@ def test_grad_accumulation_equals_a_larger_batch(tmp_path):
         torch.testing.assert_close(weights[0][k], weights[1][k], rtol=1e-5, atol=1e-6)
 
 
+class _FixedLogits(torch.nn.Module):
+    """Ignores the clip: the same logits for every input."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.tensor(logits, dtype=torch.float32))
+
+    def forward(self, x):
+        return self.logits.expand(len(x), -1)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
+def test_train_loss_is_label_smoothed_cross_entropy(tmp_path, eps):
+    """Closed form: (1 - eps) * -log p_y + eps * mean_c -log p_c, with fixed logits (lr 0)."""
+    data = toy_data()  # 24 clips, labels 0, 1, 2 in turn
+    cfg = toy_config(str(tmp_path), "train.optimizer=sgd", "train.lr=0", "train.epochs=1",
+                     f"train.label_smoothing={eps}")
+    logits = [2.0, 0.0, -1.0]
+    trainer = Trainer(cfg, _FixedLogits(logits), data.train, None, data.class_names,
+                      run_dir=tmp_path)
+    last = trainer.fit()["last"]
+    nll = -torch.log_softmax(torch.tensor(logits, dtype=torch.float64), 0)
+    expected = ((1 - eps) * nll + eps * nll.mean()).mean().item()  # classes equally frequent
+    assert last["train_loss"] == pytest.approx(expected, rel=1e-6)
+    assert last["train_top1"] == pytest.approx(1 / 3)  # always class 0
+
+
 def test_resume_after_kill_mid_epoch_is_bit_identical(tmp_path, same_settings_as_subprocess):
     overrides = ["train.epochs=2", "train.save_every_steps=1"]
     ref, killed = tmp_path / "ref", tmp_path / "killed"
