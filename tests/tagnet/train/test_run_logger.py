@@ -1,6 +1,6 @@
 """JSONL run logs, the optional TensorBoard writer, and rank-0-only writing."""
-import importlib.util
 import json
+import sys
 
 import pytest
 
@@ -22,12 +22,25 @@ def test_other_ranks_write_nothing(tmp_path):
     assert not (tmp_path / "r1").exists()
 
 
-def test_tensorboard_writer_or_a_clear_error(tmp_path):
-    if importlib.util.find_spec("tensorboard") is None:
-        with pytest.raises(RuntimeError, match="pip install tensorboard"):
-            RunLogger(tmp_path, tensorboard=True)
-        return
-    log = RunLogger(tmp_path, tensorboard=True)
-    log.log("epoch", step=1, train_loss=0.5)
+def test_tensorboard_scalars(tmp_path):
+    pytest.importorskip("tensorboard")  # in the test extra
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    log = RunLogger(tmp_path, tensorboard=True, echo=False)
+    log.log("step", step=1, train_loss=0.75, epoch=0)
+    log.log("epoch", step=2, train_loss=0.5, val_top1=0.25, val_split="holdout", best=True)
+    log.info("not a scalar")
     log.close()
-    assert any((tmp_path / "tb").glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    # numeric fields only (no strings, no bools), tagged kind/field, at the record's step
+    assert sorted(events.Tags()["scalars"]) == ["epoch/train_loss", "epoch/val_top1",
+                                                "step/epoch", "step/train_loss"]
+    assert [(e.step, e.value) for e in events.Scalars("step/train_loss")] == [(1, 0.75)]
+    assert [(e.step, e.value) for e in events.Scalars("epoch/val_top1")] == [(2, 0.25)]
+
+
+def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import raises
+    with pytest.raises(RuntimeError, match="pip install tensorboard"):
+        RunLogger(tmp_path, tensorboard=True)
