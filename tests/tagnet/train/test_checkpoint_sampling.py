@@ -33,6 +33,22 @@ def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["c.pth"]  # no temporary file left
 
 
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import tagnet.train.checkpoint as ckpt
+
+    path = save_checkpoint({"epoch": 1}, tmp_path / "last.pth")
+
+    def dies_half_way(obj, f):
+        f.write(b"PK\x03\x04 half a zip")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ckpt.torch, "save", dies_half_way)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint({"epoch": 2}, path)
+    assert load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pth"]
+
+
 def test_load_rejects_other_files(tmp_path):
     torch.save({"weight": torch.zeros(1)}, tmp_path / "plain.pth")
     with pytest.raises(ValueError, match="not a tagnet training checkpoint"):
