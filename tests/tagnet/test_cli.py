@@ -207,7 +207,7 @@ def test_ablate_reuses_finished_runs_and_resumes_unfinished_ones(synth, tmp_path
     assert (run / "last.pth").stat().st_mtime_ns != stamp and not record()["resumed"]
 
 
-def test_ablate_ffn_sweep(synth, tmp_path, capsys):
+def test_ablate_ffn_sweep(synth, tmp_path):
     code = main(["ablate", "--sweep", "ffn", "--values", "32", "16", "--seeds", "0", "--output",
                  str(tmp_path), "--quiet", f"data.root={synth.root}", *TINY])
     assert code == 0
@@ -216,19 +216,17 @@ def test_ablate_ffn_sweep(synth, tmp_path, capsys):
     # two encoder layers over 16-channel tokens: each FFN (16->f->16) has 2*16*f + f + 16
     wide, narrow = (s["parameters"] for s in result["summary"])
     assert wide - narrow == 2 * (2 * 16 * 16 + 16)
-    config = json.loads((tmp_path / "FFN_16" / "seed0" / "record.json").read_text())
-    assert config["overrides"] == ["model.kwargs.ablation=full", "model.kwargs.ffn_dim=16"]
+    record = json.loads((tmp_path / "FFN_16" / "seed0" / "record.json").read_text())
+    assert record["overrides"] == ["model.kwargs.ablation=full", "model.kwargs.ffn_dim=16"]
     assert "| FFN 32 " in (tmp_path / "ablation.md").read_text()
 
 
 def _initial_model(run_dir):
     """The model a run started from: train() seeds with cfg.seed right before building it."""
-    import yaml
-
-    from tagnet.config import Config
+    from tagnet.config import load_config
     from tagnet.train.modeling import build_model
 
-    cfg = Config.from_dict(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    cfg = load_config(run_dir / "config.yaml")
     torch.manual_seed(cfg.seed)
     return build_model(cfg, 3)
 
@@ -252,7 +250,7 @@ def test_head_only_training_on_a_frozen_backbone(synth, tmp_path):
     assert sum(len(g["params"]) for g in ckpt["optimizer"]["param_groups"]) == len(head)
 
 
-def test_extract_then_train_the_head_on_tokens(synth, tmp_path, capsys):
+def test_extract_then_train_the_head_on_tokens(synth, tmp_path):
     """`tagnet extract` token grids -> `tagnet train` on data.dataset=tokens -> `tagnet eval`."""
     import csv
 
