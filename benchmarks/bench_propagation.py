@@ -7,7 +7,7 @@ Methods (all compute PyG's APPNP(K, alpha) on the clip graphs of a token batch):
     pyg-csr           PyG APPNP on a cached torch.sparse CSR adjacency ("pyg" default)
     pyg-torch_sparse  PyG APPNP on a torch_sparse SparseTensor (only when installed)
     dense             one clip's dense N x N matrix, batched matmul
-    structured        a T x T product along t and frame sums (tagnet.structured)
+    structured        a T x T product along t and frame sums (tagnet.propagation.structured)
 
 "fwd" runs under torch.no_grad(); "fwd+bwd" runs forward and backward with
 respect to the tokens; "fwd+bwd+w" also with respect to learnable per-type
@@ -40,10 +40,10 @@ from _common import (
     write_json,
 )
 
-from tagnet.functional import propagate, resolve_method
-from tagnet.graph_cache import gcn_graph
 from tagnet.graphs import TokenGrid, batch_graphs, get_topology, tile_edges
 from tagnet.graphs.batching import edge_template
+from tagnet.propagation.functional import propagate, resolve_method
+from tagnet.propagation.graph_cache import gcn_graph
 
 METHODS = ("release", "pyg-edge", "pyg-csr", "pyg-torch_sparse", "dense", "structured")
 MODES = ("fwd", "fwd+bwd", "fwd+bwd+w")

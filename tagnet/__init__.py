@@ -40,7 +40,7 @@ _LAZY = {
     "create_model": "tagnet.factory",
     "list_models": "tagnet.factory",
     "register_model": "tagnet.factory",
-    "propagate": "tagnet.functional",
+    "propagate": "tagnet.propagation.functional",
     "ABLATIONS": "tagnet.head",
     "TAGHead": "tagnet.head",
     "TAGNet": "tagnet.model",
@@ -79,9 +79,9 @@ if TYPE_CHECKING:  # what static analysers and IDEs see
     from tagnet.complexity import complexity_report, count_macs, count_parameters
     from tagnet.convert import convert_official_state_dict
     from tagnet.factory import build_tagnet, create_model, list_models, register_model
-    from tagnet.functional import propagate
     from tagnet.head import ABLATIONS, TAGHead
     from tagnet.model import TAGNet
     from tagnet.positional import SpaceTimePositionalEncoding
     from tagnet.presets import PRESETS, list_presets
     from tagnet.propagation import GraphPropagation
+    from tagnet.propagation.functional import propagate

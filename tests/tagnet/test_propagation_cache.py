@@ -2,12 +2,11 @@ import pytest
 import torch
 from torch_geometric.nn import APPNP
 
-from tagnet import graph_cache
-from tagnet.functional import METHODS, propagate, resolve_method
 from tagnet.graphs import TokenGrid, Topology, batch_graphs, get_topology, list_topologies
 from tagnet.graphs.edge_sets import EdgeSet, FunctionEdgeSet
 from tagnet.head import TAGHead
-from tagnet.propagation import GraphPropagation, appnp_dense_reference
+from tagnet.propagation import GraphPropagation, appnp_dense_reference, graph_cache
+from tagnet.propagation.functional import METHODS, propagate, resolve_method
 
 EXACT = ("pyg", "pyg-edge", "pyg-csr", "structured", "dense")
 

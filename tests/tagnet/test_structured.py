@@ -6,7 +6,7 @@ from torch_geometric.nn import APPNP
 
 from tagnet.graphs import TokenGrid, Topology, batch_graphs
 from tagnet.graphs.edge_sets import EdgeSet, FunctionEdgeSet, intra_frame, temporal
-from tagnet.structured import (
+from tagnet.propagation.structured import (
     StructuredAPPNP,
     frame_degree,
     structured_appnp,

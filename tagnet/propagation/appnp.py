@@ -7,8 +7,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import APPNP
 
-from tagnet.functional import check_method, propagate, resolve_method
 from tagnet.graphs import TokenGrid, get_topology
+from tagnet.propagation.functional import check_method, propagate, resolve_method
 
 
 class GraphPropagation(nn.Module):
@@ -27,10 +27,10 @@ class GraphPropagation(nn.Module):
     ``learn_edge_weights=True``, parameters kept positive as ``exp(log_edge_weight)``.
 
     ``propagation`` picks how the same result is computed
-    (:mod:`tagnet.functional`): ``"pyg"`` runs PyG's APPNP on the batched clip
+    (:mod:`tagnet.propagation.functional`): ``"pyg"`` runs PyG's APPNP on the batched clip
     graphs, whose normalised adjacency is built once per (grid, batch size,
     device, dtype) and reused; ``"structured"`` uses the closed form of
-    intra-frame cliques and time-aligned links (:mod:`tagnet.structured`,
+    intra-frame cliques and time-aligned links (:mod:`tagnet.propagation.structured`,
     :math:`O(NC)` per step instead of :math:`O(EC)`); ``"auto"`` takes
     ``"structured"`` when the topology allows it and ``"pyg"`` otherwise.
 
@@ -65,7 +65,7 @@ class GraphPropagation(nn.Module):
         self.K, self.alpha = K, alpha
         self.method = check_method(propagation)
         resolve_method(propagation, self.topology)  # raises now for structured on a custom graph
-        # the normalised graphs come from tagnet.graph_cache, so APPNP must not normalise again
+        # the normalised graphs come from graph_cache, so APPNP must not normalise again
         self.appnp = APPNP(K=K, alpha=alpha, normalize=False)
         n = self.topology.num_edge_types
         if edge_weights is None:

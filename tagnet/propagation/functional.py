@@ -14,7 +14,7 @@ pyg-csr    PyG APPNP on a cached ``torch.sparse_csr`` adjacency             :mat
 pyg        ``pyg-csr`` where it applies (static topology, float32/float64),
            else ``pyg-edge``
 structured a ``T x T`` product along ``t`` and frame sums                   :math:`O(NC)`
-           (:mod:`tagnet.structured`); intra_frame / temporal / none only
+           (:mod:`tagnet.propagation.structured`); intra_frame / temporal / none only
 dense      one clip's dense ``[N, N]`` matrix, batched matmul (small grids)  :math:`O(N^2C)`
 auto       ``structured`` where it applies, else ``pyg``
 ========== ================================================================ ===============
@@ -33,9 +33,9 @@ from torch import Tensor
 from torch_geometric.nn import APPNP
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from tagnet.graph_cache import as_weight_tensor, gcn_graph
 from tagnet.graphs import TokenGrid, batch_graphs, get_topology
-from tagnet.structured import structured_appnp, why_not_structured
+from tagnet.propagation.graph_cache import as_weight_tensor, gcn_graph
+from tagnet.propagation.structured import structured_appnp, why_not_structured
 
 METHODS = ("auto", "pyg", "structured", "pyg-edge", "pyg-csr", "dense")
 _CSR_DTYPES = (torch.float32, torch.float64)  # torch.sparse.mm on CPU has no half kernels
@@ -51,7 +51,8 @@ def check_method(method: str) -> str:
 def resolve_method(method: str, topology, dtype: torch.dtype = torch.float32) -> str:
     """The concrete method (``structured``, ``pyg-edge``, ``pyg-csr`` or ``dense``) that runs.
 
-    ``"auto"`` gives ``"structured"`` exactly when :func:`~tagnet.structured.supports_structured`
+    ``"auto"`` gives ``"structured"`` exactly when
+    :func:`~tagnet.propagation.structured.supports_structured`
     holds; ``"pyg"`` gives ``"pyg-csr"`` for static topologies in float32/float64.
     An explicit ``"structured"`` on another topology raises, naming the reason.
     """

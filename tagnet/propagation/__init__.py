@@ -1,0 +1,17 @@
+"""How tokens move over the clip graph: one package for every propagation operator.
+
+=================  ===========================================================
+module             holds
+=================  ===========================================================
+``appnp``          :class:`GraphPropagation`, the released parameter-free APPNP
+``functional``     :func:`propagate`: APPNP by several exact methods
+``structured``     the closed form for intra-frame cliques + time-aligned links
+``graph_cache``    normalised batched clip graphs, built once per key and reused
+=================  ===========================================================
+"""
+from tagnet.propagation.appnp import GraphPropagation, appnp_dense_reference
+from tagnet.propagation.functional import METHODS, check_method, propagate, resolve_method
+from tagnet.propagation.structured import structured_appnp, supports_structured
+
+__all__ = ["GraphPropagation", "appnp_dense_reference", "propagate", "METHODS", "check_method",
+           "resolve_method", "structured_appnp", "supports_structured"]
