@@ -40,7 +40,7 @@ def _per_frame(src: Tensor, dst: Tensor, grid: TokenGrid) -> Tensor:
                         (dst.unsqueeze(0) + offset).flatten()])
 
 
-@register_edge_set("spatial_grid")
+@register_edge_set("spatial_grid", symmetric=True)
 def spatial_grid(grid: TokenGrid, neighbours: int = 4) -> Tensor:
     r"""Lattice edges inside each frame: 4-neighbour (von Neumann) or 8-neighbour (Moore).
 
@@ -63,7 +63,7 @@ def spatial_grid(grid: TokenGrid, neighbours: int = 4) -> Tensor:
     return _per_frame(src, (nh * grid.W + nw)[valid], grid)
 
 
-@register_edge_set("temporal_window")
+@register_edge_set("temporal_window", symmetric=True)
 def temporal_window(grid: TokenGrid, k: int = 1) -> Tensor:
     r"""Same site, frames up to ``k`` apart: :math:`(t,p) \leftrightarrow (t+d,p)`, :math:`1 \le d \le k`.
 
@@ -80,7 +80,7 @@ def temporal_window(grid: TokenGrid, k: int = 1) -> Tensor:
     return torch.cat(parts, dim=1) if parts else torch.empty(2, 0, dtype=torch.long)
 
 
-@register_edge_set("temporal_dense")
+@register_edge_set("temporal_dense", symmetric=True)
 def temporal_dense(grid: TokenGrid) -> Tensor:
     r"""Every site of frame ``t`` to every site of frames ``t - 1`` and ``t + 1``.
 
@@ -94,7 +94,7 @@ def temporal_dense(grid: TokenGrid) -> Tensor:
     return torch.stack([torch.cat([src, dst]), torch.cat([dst, src])])
 
 
-@register_edge_set("global")
+@register_edge_set("global", symmetric=True)
 def global_edges(grid: TokenGrid) -> Tensor:
     """All ordered pairs of distinct nodes of the clip: ``N * (N - 1)`` edges."""
     n = torch.arange(grid.num_nodes)
@@ -149,7 +149,7 @@ def degree_preserving_rewire(edge_index: Tensor, num_nodes: int, rounds: int = 2
     return torch.stack([src[order], dst[order]])
 
 
-@register_edge_set("random")
+@register_edge_set("random", symmetric=True)
 def random_edges(grid: TokenGrid, reference: str = "tag", seed: int = 0,
                  rounds: int = 20) -> Tensor:
     """A random graph with the same edge count and per-node degrees as ``reference``.

@@ -134,6 +134,7 @@ class SimilarityAligned(EdgeSet):
 
     name = "similarity_aligned"
     dynamic = True
+    symmetric = True
 
     def __init__(self, k: int = 1, radius: int = 1, metric: str = "cosine") -> None:
         for key, value, low in (("k", k, 1), ("radius", radius, 0)):

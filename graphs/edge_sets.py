@@ -31,10 +31,14 @@ class EdgeSet:
     ``dynamic = True`` and receives the node features ``x`` of shape
     ``(B, N, C)``; it returns the edges of the whole batch, node ids offset by
     ``b * N`` for clip ``b``.
+
+    ``symmetric = True`` promises that every edge's reverse is in the set too;
+    :mod:`tagnet.graphs.testing` checks the promise (``None``: no promise).
     """
 
     name: str = "edge_set"
     dynamic: bool = False
+    symmetric: bool | None = None
 
     def build(self, grid: TokenGrid, x: Tensor | None = None) -> Tensor:
         raise NotImplementedError
@@ -78,11 +82,13 @@ class FunctionEdgeSet(EdgeSet):
         return hash((self.name, tuple(sorted(self.params.items()))))
 
 
-def register_edge_set(name: str, fn_or_cls=None):
+def register_edge_set(name: str, fn_or_cls=None, *, symmetric: bool | None = None):
     """Register an edge-set builder under ``name``; usable as a decorator.
 
     ``fn_or_cls`` is either a pure function ``fn(grid, **params) -> edge_index``
     or an :class:`EdgeSet` subclass (its constructor takes the parameters).
+    ``symmetric=True`` declares that the edges of a function come in both
+    directions (a subclass sets its ``symmetric`` attribute instead).
 
     Example:
         >>> @register_edge_set("first_frame_star")
@@ -96,7 +102,9 @@ def register_edge_set(name: str, fn_or_cls=None):
             factory = obj
         elif callable(obj):
             def factory(**params):
-                return FunctionEdgeSet(name, obj, **params)
+                edge_set = FunctionEdgeSet(name, obj, **params)
+                edge_set.symmetric = symmetric
+                return edge_set
         else:
             raise TypeError(f"cannot register {obj!r} as edge set {name!r}")
         EDGE_SETS.register(name, factory)
@@ -119,7 +127,7 @@ def list_edge_sets() -> list[str]:
     return EDGE_SETS.names()
 
 
-@register_edge_set("intra_frame")
+@register_edge_set("intra_frame", symmetric=True)
 def intra_frame(grid: TokenGrid) -> Tensor:
     r"""Complete graph over the ``P = H * W`` sites of each frame (IF-FC).
 
@@ -136,7 +144,7 @@ def intra_frame(grid: TokenGrid) -> Tensor:
     return torch.stack([src, dst])
 
 
-@register_edge_set("temporal")
+@register_edge_set("temporal", symmetric=True)
 def temporal(grid: TokenGrid) -> Tensor:
     r"""Time-aligned edges (TAT): the same site in neighbouring frames.
 
@@ -148,7 +156,7 @@ def temporal(grid: TokenGrid) -> Tensor:
     return torch.stack([torch.cat([n, later]), torch.cat([later, n])])
 
 
-@register_edge_set("none")
+@register_edge_set("none", symmetric=True)
 def no_edges(grid: TokenGrid) -> Tensor:
     """No edges at all (propagation then leaves the tokens unchanged)."""
     return torch.empty(2, 0, dtype=torch.long)
