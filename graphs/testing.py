@@ -473,6 +473,8 @@ def contract(target, grids=None) -> list[tuple[str, Callable[[], None]]]:
         >>> all(check() is None for _, check in contract("tag"))  # doctest: +SKIP
         True
     """
+    if isinstance(target, type) and issubclass(target, EdgeSet):
+        target = target()  # a class with default parameters
     if isinstance(target, EdgeSet) or (callable(target) and not isinstance(target, Topology)):
         edge_set = _as_edge_set(target)
         return [("edge set", lambda: assert_valid_edge_set(edge_set, grids))]

@@ -26,13 +26,25 @@ Data-dependent edge sets (knn_feature, similarity_aligned) and the
 over-smoothing curves use --tokens (a saved tensor (N, C) or (B, N, C), e.g.
 encoder outputs) or else Gaussian tokens (--channels, --seed). --json prints
 every number (eigenvalues included); --plot draws them.
+
+`tagnet topology check TARGET` runs the contract of tagnet.graphs.testing on a
+topology, an edge set or a user's object MODULE:OBJECT (an EdgeSet, a function
+grid -> edge_index, or a Topology), one PASS/FAIL line per check; the exit code
+is 1 when a check fails:
+
+  tagnet topology check tag
+  tagnet topology check mypkg.topos:skip2 --grids 1x2x3 3x2x3
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", metavar="NAME",
                         help="topology name or spec such as 'intra_frame+temporal_window:k=2'")
+    parser.add_argument("target", nargs="?", metavar="TARGET",
+                        help="after 'check': a topology, an edge set or MODULE:OBJECT")
     parser.add_argument("--grid", default="8x7x7", help="token grid TxHxW (default 8x7x7)")
+    parser.add_argument("--grids", nargs="+", metavar="TxHxW",
+                        help="grids for 'check' (default 1x2x3 4x1x1 3x2x3 2x3x2)")
     parser.add_argument("--K", type=int, default=2, help="APPNP steps (default 2, as released)")
     parser.add_argument("--alpha", type=float, default=0.1, help="APPNP teleport (0.1)")
     parser.add_argument("--edge-weights", type=float, nargs="+", metavar="W",
@@ -109,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     from tagnet.graphs import TokenGrid, list_edge_sets, list_topologies
     from tagnet.graphs.diagnostics import oversmoothing_curves, resolve, summarize
 
+    if args.name == "check" and not args.list:
+        return _check(args)
     if args.list or args.name is None:
         print("topologies:", ", ".join(list_topologies()))
         print("edge sets:", ", ".join(list_edge_sets()))
@@ -139,3 +153,49 @@ def run(args: argparse.Namespace) -> int:
         if args.plot:
             print(f"figure written to {args.plot}")
     return 0
+
+
+def _target(spec: str):
+    """A topology or edge set from a registered name, a '+' spec or MODULE:OBJECT."""
+    import importlib
+    import re
+
+    from tagnet.graphs import get_edge_set
+    from tagnet.graphs.edge_sets import EDGE_SETS
+    from tagnet.graphs.topology import TOPOLOGIES
+
+    m = re.fullmatch(r"([\w.]+):([\w.]+)", spec)
+    if m:  # MODULE:OBJECT ('name:k=2' specs always hold '=')
+        try:
+            obj = importlib.import_module(m[1])
+        except ImportError as exc:
+            raise ValueError(f"cannot import module {m[1]!r} of {spec!r}: {exc}") from exc
+        for attr in m[2].split("."):
+            if not hasattr(obj, attr):
+                raise ValueError(f"{m[1]!r} has no attribute {m[2]!r} (from {spec!r})")
+            obj = getattr(obj, attr)
+        return obj
+    if spec not in TOPOLOGIES and spec in EDGE_SETS:
+        return get_edge_set(spec)
+    return spec  # a topology name or spec: contract() resolves it
+
+
+def _check(args) -> int:
+    from tagnet.graphs.testing import contract
+
+    if args.target is None:
+        print("tagnet topology check: error: name the topology, edge set or MODULE:OBJECT to "
+              "check, e.g. 'tagnet topology check tag'", file=sys.stderr)
+        return 2
+    failed = 0
+    checks = contract(_target(args.target), args.grids)
+    for name, check in checks:
+        try:
+            check()
+        except AssertionError as exc:
+            failed += 1
+            print(f"FAIL  {args.target}  {name}: {exc}")
+        else:
+            print(f"PASS  {args.target}  {name}")
+    print(f"{len(checks) - failed} passed, {failed} failed")
+    return 1 if failed else 0
