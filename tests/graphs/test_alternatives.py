@@ -13,7 +13,11 @@ from tagnet.graphs import (
     list_topologies,
     parse_topology,
 )
-from tagnet.propagation import GraphPropagation, appnp_dense_reference
+from tagnet.graphs.testing import (
+    assert_propagation_matches_dense,
+    assert_valid_edge_index,
+    grids,
+)
 
 
 def edges(name, grid, **params):
@@ -56,21 +60,13 @@ def test_global_literal():
     assert edges("global", "2x1x1") == [[0, 1], [1, 0]]
 
 
-grids = st.builds(TokenGrid, st.integers(1, 5), st.integers(1, 4), st.integers(1, 4))
-
-
 def check_simple_symmetric(ei, grid):
-    assert ei.dtype == torch.long and ei.shape[0] == 2
-    assert not (ei[0] == ei[1]).any()
-    assert ei.numel() == 0 or (ei.min() >= 0 and ei.max() < grid.num_nodes)
-    pairs = set(map(tuple, ei.t().tolist()))
-    assert len(pairs) == ei.size(1)
-    assert pairs == {(j, i) for i, j in pairs}
-    return pairs
+    assert_valid_edge_index(ei, grid, symmetric=True)
+    return set(map(tuple, ei.t().tolist()))
 
 
 @settings(max_examples=30, deadline=None)
-@given(grid=grids, k=st.integers(1, 4))
+@given(grid=grids(), k=st.integers(1, 4))
 def test_counts_by_formula_and_structure(grid, k):
     T, H, W, P, N = grid.T, grid.H, grid.W, grid.num_sites, grid.num_nodes
     t, h, w = grid.coords(torch.arange(N))
@@ -105,7 +101,7 @@ def test_counts_by_formula_and_structure(grid, k):
 
 
 @settings(max_examples=20, deadline=None)
-@given(grid=grids)
+@given(grid=grids())
 def test_temporal_window_one_is_temporal(grid):
     assert torch.equal(get_edge_set("temporal_window", k=1)(grid), get_edge_set("temporal")(grid))
 
@@ -172,15 +168,8 @@ def test_registered_topologies():
 @pytest.mark.parametrize("name", ["spatial_grid", "lattice", "tag_window", "tag_dense",
                                   "temporal_dense", "global", "random"])
 def test_static_topologies_propagate_like_the_dense_closed_form(name):
-    grid = TokenGrid(3, 2, 2)
-    topology = get_topology(name)
-    weights = [0.5 + i for i in range(topology.num_edge_types)]
-    prop = GraphPropagation(topology, K=3, alpha=0.2, edge_weights=weights)
-    x = torch.randn(2, grid.num_nodes, 4, dtype=torch.float64)
-    ei, et = topology.edges(grid)
-    w = torch.tensor(weights, dtype=torch.float64)[et]
-    expected = torch.stack([appnp_dense_reference(xb, ei, w, 3, 0.2) for xb in x])
-    torch.testing.assert_close(prop(x, grid), expected)
+    weights = [0.5 + i for i in range(get_topology(name).num_edge_types)]
+    assert_propagation_matches_dense(name, "3x2x2", K=3, alpha=0.2, edge_weights=weights)
 
 
 def test_parse_topology():

@@ -1,30 +1,17 @@
 import pytest
 import torch
-from torch_geometric.data import Batch, Data
 
-from tagnet.graphs import TokenGrid, Topology, batch_graphs, get_topology, tile_edges
+from tagnet.graphs import Topology, batch_graphs, list_topologies, tile_edges
 from tagnet.graphs.batching import TEMPLATE_BUILDS
+from tagnet.graphs.testing import assert_batch_equivalent
 
 
-@pytest.mark.parametrize("topology", ["tag", "intra_frame", "temporal", "none"])
+@pytest.mark.parametrize("topology", list_topologies())
 @pytest.mark.parametrize("B", [1, 3])
 def test_equals_from_data_list(topology, B):
-    grid = TokenGrid(3, 2, 2)
-    tokens = torch.randn(B, grid.num_nodes, 5)
-    batch = batch_graphs(tokens, grid, topology)
-    edge_index, edge_type = get_topology(topology).edges(grid)
-    ref = Batch.from_data_list([
-        Data(x=tokens[b], edge_index=edge_index, edge_type=edge_type, frame=grid.frame())
-        for b in range(B)
-    ])
-    assert batch.num_graphs == ref.num_graphs == B
-    for key in ("x", "edge_index", "edge_type", "frame", "batch", "ptr"):
-        assert torch.equal(batch[key], ref[key]), key
-    # the bookkeeping is right too: splitting gives back the clips
-    for b, data in enumerate(batch.to_data_list()):
-        assert torch.equal(data.x, tokens[b])
-        assert torch.equal(data.edge_index, edge_index)
-        assert torch.equal(data.frame, grid.frame())
+    # x, edge_index, edge_type, frame, batch, ptr and to_data_list(); per-clip graphs for the
+    # data-dependent ones
+    assert_batch_equivalent(topology, "3x2x3", batch_size=B)
 
 
 def test_frame_is_not_shifted_by_batching():

@@ -6,11 +6,10 @@ from tagnet.graphs import (
     KNNFeature,
     SimilarityAligned,
     TokenGrid,
-    batch_graphs,
     get_edge_set,
     get_topology,
 )
-from tagnet.propagation import GraphPropagation, appnp_dense_reference
+from tagnet.graphs.testing import assert_batch_equivalent, assert_propagation_matches_dense
 
 
 def test_knn_literal_euclidean():
@@ -124,19 +123,11 @@ def test_similarity_aligned_counts_and_window():
 
 @pytest.mark.parametrize("topology", ["tag_aligned", "tag_knn", "knn"])
 def test_dynamic_batches_equal_per_clip_graphs(topology):
-    grid = TokenGrid(3, 2, 3)
-    x = torch.randn(3, grid.num_nodes, 8, dtype=torch.float64)
-    topology = get_topology(topology)
-    weights = [1.0 + 0.5 * i for i in range(topology.num_edge_types)]
-    prop = GraphPropagation(topology, K=3, alpha=0.15, edge_weights=weights)
-    out = prop(x, grid)
-    for b in range(3):  # the graph of clip b alone, through the same batching
-        clip = batch_graphs(x[b:b + 1], grid, topology)
-        w = torch.tensor(weights, dtype=torch.float64)[clip.edge_type]
-        expected = appnp_dense_reference(x[b], clip.edge_index, w, 3, 0.15)
-        torch.testing.assert_close(out[b], expected)
-    batch = batch_graphs(x, grid, topology)
-    assert torch.equal(batch.batch[batch.edge_index[0]], batch.batch[batch.edge_index[1]])
+    # each clip's graph built alone equals its part of the batch (no edge joins two clips),
+    # and propagation on the batch equals the dense closed form
+    assert_batch_equivalent(topology, "3x2x3", batch_size=3)
+    weights = [1.0 + 0.5 * i for i in range(get_topology(topology).num_edge_types)]
+    assert_propagation_matches_dense(topology, "3x2x3", K=3, alpha=0.15, edge_weights=weights)
 
 
 def test_tag_head_with_dynamic_topology_trains():

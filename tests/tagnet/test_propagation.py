@@ -2,23 +2,15 @@ import pytest
 import torch
 
 from tagnet.graphs import TokenGrid, get_topology
+from tagnet.graphs.testing import dense_propagation
 from tagnet.propagation import GraphPropagation
 
 
 def dense_appnp(x, grid, topology, weights, K, alpha):
     """H <- (1-a) D^-1/2 (M+I) D^-1/2 H + a H0, built densely from the edge list."""
     edge_index, edge_type = get_topology(topology).edges(grid)
-    N = grid.num_nodes
-    M = torch.zeros(N, N, dtype=x.dtype)
-    for (s, d), t in zip(edge_index.t().tolist(), edge_type.tolist(), strict=True):
-        M[d, s] += weights[t]
-    M += torch.eye(N, dtype=x.dtype)
-    d = M.sum(1).rsqrt()
-    A = d[:, None] * M * d[None, :]
-    h = x
-    for _ in range(K):
-        h = (1 - alpha) * torch.einsum("ij,bjc->bic", A, h) + alpha * x
-    return h
+    w = torch.tensor(weights, dtype=x.dtype)[edge_type]
+    return dense_propagation(x, edge_index, w, K, alpha)
 
 
 @pytest.mark.parametrize("topology", ["tag", "intra_frame", "temporal"])
