@@ -34,6 +34,7 @@ is 1 when a check fails:
 
   tagnet topology check tag
   tagnet topology check mypkg.topos:skip2 --grids 1x2x3 3x2x3
+  tagnet topology check tag_skip2 --import mypkg.topos
 """
 
 
@@ -45,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid", default="8x7x7", help="token grid TxHxW (default 8x7x7)")
     parser.add_argument("--grids", nargs="+", metavar="TxHxW",
                         help="grids for 'check' (default 1x2x3 4x1x1 3x2x3 2x3x2)")
+    parser.add_argument("--import", dest="imports", nargs="+", metavar="MODULE", default=[],
+                        help="for 'check': import these first (their registrations run)")
     parser.add_argument("--K", type=int, default=2, help="APPNP steps (default 2, as released)")
     parser.add_argument("--alpha", type=float, default=0.1, help="APPNP teleport (0.1)")
     parser.add_argument("--edge-weights", type=float, nargs="+", metavar="W",
@@ -155,9 +158,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(module: str, where: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ValueError(f"cannot import module {module!r}{where}: {exc}") from exc
+
+
 def _target(spec: str):
     """A topology or edge set from a registered name, a '+' spec or MODULE:OBJECT."""
-    import importlib
     import re
 
     from tagnet.graphs import get_edge_set
@@ -166,10 +177,7 @@ def _target(spec: str):
 
     m = re.fullmatch(r"([\w.]+):([\w.]+)", spec)
     if m:  # MODULE:OBJECT ('name:k=2' specs always hold '=')
-        try:
-            obj = importlib.import_module(m[1])
-        except ImportError as exc:
-            raise ValueError(f"cannot import module {m[1]!r} of {spec!r}: {exc}") from exc
+        obj = _import(m[1], f" of {spec!r}")
         for attr in m[2].split("."):
             if not hasattr(obj, attr):
                 raise ValueError(f"{m[1]!r} has no attribute {m[2]!r} (from {spec!r})")
@@ -187,6 +195,8 @@ def _check(args) -> int:
         print("tagnet topology check: error: name the topology, edge set or MODULE:OBJECT to "
               "check, e.g. 'tagnet topology check tag'", file=sys.stderr)
         return 2
+    for module in args.imports:
+        _import(module, " given to --import")
     failed = 0
     checks = contract(_target(args.target), args.grids)
     for name, check in checks:
