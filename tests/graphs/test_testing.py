@@ -2,7 +2,14 @@ import pytest
 import torch
 
 from tagnet.cli import main
-from tagnet.graphs import EdgeSet, TokenGrid, Topology, get_edge_set, list_edge_sets
+from tagnet.graphs import (
+    EdgeSet,
+    TokenGrid,
+    Topology,
+    get_edge_set,
+    list_edge_sets,
+    list_topologies,
+)
 from tagnet.graphs.testing import (
     DEFAULT_GRIDS,
     assert_batch_equivalent,
@@ -164,6 +171,13 @@ def test_default_grids_cover_the_corner_cases():
 @pytest.mark.parametrize("name", list_edge_sets())
 def test_every_registered_edge_set_passes(name):
     assert_valid_edge_set(name)
+
+
+@pytest.mark.parametrize("name", list_topologies())
+def test_every_registered_topology_passes(name):
+    # the loop check ran on every edge set above; batching: tests/graphs/test_batching.py
+    assert_valid_topology(name, vectorised=False)
+    assert_propagation_matches_dense(name, "3x2x3", K=3, alpha=0.2)
 
 
 def test_registered_edge_sets_declare_symmetry():
