@@ -126,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.name == "check" and not args.list:
         return _check(args)
+    if args.target is not None:
+        raise ValueError(f"unexpected argument {args.target!r} after {args.name!r}; to check "
+                         f"a topology: tagnet topology check {args.target}")
     if args.list or args.name is None:
         print("topologies:", ", ".join(list_topologies()))
         print("edge sets:", ", ".join(list_edge_sets()))

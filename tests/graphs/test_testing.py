@@ -221,6 +221,8 @@ def test_contract_names_and_the_cli(capsys):
     assert "cannot import module 'no.such.module'" in capsys.readouterr().err
     assert main(["topology", "check", "tag", "--import", "no_such_topos"]) == 1
     assert "'no_such_topos' given to --import" in capsys.readouterr().err
+    assert main(["topology", "tag", "temporal"]) == 1
+    assert "unexpected argument 'temporal' after 'tag'" in capsys.readouterr().err
     # the existing usage is unchanged
     assert main(["topology", "temporal", "--grid", "2x1x1", "--json"]) == 0
 
