@@ -92,7 +92,7 @@ def run_variant(base: Config, variant: Variant, seed: int, output: Path,
             resume = output / "last.pth"
     (output / "record.json").unlink(missing_ok=True)  # stale once this run starts
     start = time.time()
-    result = train(cfg, resume, data=data)
+    result = train(cfg, resume, data=data, overwrite=True)  # the checks above decided
     test = result["test"]
     record = {
         "variant": variant.name, "seed": seed, "overrides": variant.overrides,
