@@ -242,7 +242,8 @@ class Trainer:
         """Stop the run: log and raise :class:`NonFiniteError` saying what is kept."""
         kept = [n for n in ("last.pth", "best.pth") if (self.run_dir / n).is_file()]
         msg = (f"training diverged: {what}; stopped. "
-               + (f"{' and '.join(kept)} in '{self.run_dir}' keep the last finite weights. "
+               + (f"{' and '.join(kept)} in '{self.run_dir}' "
+                  f"{'keep' if len(kept) > 1 else 'keeps'} the last finite weights. "
                   if kept else "No checkpoint was written. ")
                + f"Lower train.lr (now {self.t.lr:g}), set train.clip_grad_norm, or skip up to "
                "N such steps with train.nonfinite_patience=N")
