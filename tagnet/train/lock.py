@@ -50,6 +50,18 @@ def _alive(pid: int, proc_start: str | None) -> bool:
     return True
 
 
+def _create(tmp: Path, path: Path) -> None:
+    """Make ``path`` with ``tmp``'s content; ``FileExistsError`` if it exists."""
+    try:
+        os.link(tmp, path)  # atomic with its content
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system: exclusive create, then write
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        with os.fdopen(fd, "w") as f:
+            f.write(tmp.read_text())
+
+
 def _describe(holder: dict) -> str:
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.get("started", 0)))
     return (f"pid {holder.get('pid')} on {holder.get('host')} since {started}: "
@@ -88,7 +100,7 @@ class FolderLock:
         try:
             for _ in range(3):
                 try:
-                    os.link(tmp, self.path)
+                    _create(tmp, self.path)
                     self.held = True
                     return self
                 except FileExistsError:
