@@ -26,21 +26,13 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .atomic import atomic_path, atomic_write
 from .decode import read_frames
 from .sampling import uniform_indices
 from .video import VideoDecodeError
 
 log = logging.getLogger("tagnet.datasets")
 FORMAT = 1
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class FrameCache:
@@ -81,7 +73,7 @@ class FrameCache:
                     f"{config}; use another folder or delete it"
                 )
         else:
-            _atomic_write(cfg, json.dumps(config).encode())
+            atomic_write(cfg, json.dumps(config))
         self._entries: dict[str, dict] = {}
         self._maps: dict[str, np.memmap] = {}
         for meta in sorted(self.root.glob("shard_*.json")):
@@ -178,8 +170,7 @@ class FrameCache:
 
     def _write_shard(self, name: str, paths: list[str], failed: dict, bar, decode_kwargs) -> int:
         entries, offset = {}, 0
-        tmp = self.root / f"{name}.bin.tmp"
-        with open(tmp, "wb") as f:
+        with atomic_path(self.root / f"{name}.bin") as tmp, open(tmp, "wb") as f:
             for path in paths:
                 bar.update(1)
                 try:
@@ -202,13 +193,12 @@ class FrameCache:
                     "path": path,
                 }
                 offset += data.size
-            f.flush()
-            os.fsync(f.fileno())
+            if not entries:
+                f.close()
+                tmp.unlink()  # nothing decoded: no shard
         if not entries:
-            tmp.unlink()
             return 0
-        os.replace(tmp, self.root / f"{name}.bin")
-        _atomic_write(self.root / f"{name}.json", json.dumps(entries).encode())
+        atomic_write(self.root / f"{name}.json", json.dumps(entries))
         self._maps.pop(name, None)
         for key, entry in entries.items():
             self._entries[key] = {**entry, "shard": name}

@@ -22,7 +22,6 @@ the other way and swaps the arms. Calling again with the same parameters reuses 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -31,6 +30,7 @@ import av
 import numpy as np
 from tqdm.auto import tqdm
 
+from .atomic import atomic_path, atomic_write
 from .synth import CAMERA_MOTIONS, CLASSES, order_pairs, render
 
 FORMAT = 1
@@ -95,9 +95,8 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int = 25, qp: int = 20) -> No
     could exploit. ``rc-lookahead=0``: x264's lookahead made the bundled build's output vary
     from run to run at some frame sizes, even single-threaded (``asm=0`` also cures it).
     """
-    tmp = path.with_name(path.name + ".tmp")
     opts = {"qp": str(qp), "g": "1", "preset": "superfast", "x264-params": "rc-lookahead=0"}
-    with av.open(str(tmp), "w", format="mp4") as out:
+    with atomic_path(path) as tmp, av.open(str(tmp), "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=Fraction(fps), options=opts)
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         stream.codec_context.thread_count = 1
@@ -106,7 +105,6 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int = 25, qp: int = 20) -> No
             frame.pts, frame.time_base = i, Fraction(1, fps)
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
-    os.replace(tmp, path)
 
 
 def _category_line(label: int, name: str) -> str:
@@ -220,9 +218,7 @@ def make_finesynth(
 
 
 def _write_text(path: Path, lines: list[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, "\n".join(lines) + "\n")
 
 
 def _complete(root: Path, name: str, manifest: dict) -> bool:

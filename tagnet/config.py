@@ -18,6 +18,7 @@ one entry of it. The resolved configuration is saved next to every run
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -116,6 +117,9 @@ class TrainConfig:
     also the test list, which is the released protocol). ``scheduler`` steps once
     per epoch. ``deterministic`` asks for deterministic CUDA kernels (CPU runs are
     deterministic anyway: a resumed run ends bit-identical to an uninterrupted one).
+    A non-finite (NaN or infinite) training loss stops the run with an error naming
+    the step; ``nonfinite_patience`` tolerates that many consecutive such steps,
+    skipped without an update, before stopping (default 0: stop at the first).
     """
 
     epochs: int = 60
@@ -141,6 +145,7 @@ class TrainConfig:
     progress: bool = True
     deterministic: bool = False
     max_steps_per_epoch: int | None = None
+    nonfinite_patience: int = 0
 
 
 @dataclass
@@ -214,11 +219,59 @@ class Config:
                 raise ValueError(f"override {item!r} is not of the form key=value "
                                  "(e.g. train.lr=1e-4)")
             key, raw = item.split("=", 1)
-            self.set(key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+            value = _parse_yaml(raw, f"override {item!r}", offset=len(key) + 1) \
+                if raw.strip() else None
+            self.set(key.strip(), value)
+        return self
+
+    def validate(self) -> Config:
+        """Check the values' ranges (a type is checked when it is set); raises ``ValueError``
+        naming the key, its value and what it must be. Returns ``self``."""
+        for key, test, need in _RANGES:
+            section, name = key.split(".")
+            value = getattr(getattr(self, section), name)
+            if value is None and key in _OPTIONAL:
+                continue
+            finite = not isinstance(value, float) or math.isfinite(value)
+            if not (finite and test(value)):
+                raise ValueError(f"{key}={value!r} is invalid: it must be {need}")
         return self
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+#: Value ranges checked by :meth:`Config.validate`: (key, test, what it must be).
+_RANGES: tuple = (
+    *((k, lambda v: v >= 1, "an integer >= 1") for k in (
+        "train.epochs", "train.batch_size", "train.grad_accum", "eval.batch_size",
+        "eval.num_clips", "eval.num_crops", "data.num_frames", "data.img_size",
+        "train.max_steps_per_epoch", "data.short_side")),
+    *((k, lambda v: v >= 0, "an integer >= 0") for k in (
+        "data.num_workers", "train.save_every_steps", "train.log_every",
+        "train.warmup_epochs", "train.nonfinite_patience")),
+    ("train.lr", lambda v: v > 0, "a finite number > 0 (e.g. train.lr=1e-4)"),
+    *((k, lambda v: v >= 0, "a finite number >= 0") for k in (
+        "train.weight_decay", "train.min_lr", "train.momentum", "train.clip_grad_norm")),
+    ("train.label_smoothing", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("data.flip", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+)
+_OPTIONAL = {"train.max_steps_per_epoch", "data.short_side", "train.clip_grad_norm"}
+
+
+def _parse_yaml(text: str, where: str, offset: int = 0) -> Any:
+    """``yaml.safe_load(text)``; a syntax error becomes one line naming ``where``, the line
+    and the column (``offset`` is added to columns on the first line)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if mark is None:
+            raise ValueError(f"{where}: malformed YAML: {problem}") from None
+        col = mark.column + 1 + (offset if mark.line == 0 else 0)
+        raise ValueError(f"{where}: malformed YAML at line {mark.line + 1}, column {col}: "
+                         f"{problem}") from None
 
 
 def _child(obj: Any, key: str, prefix: str, where: str) -> Any:
@@ -291,9 +344,14 @@ def load_config(source: str | Path | None = None, overrides: list[str] | None = 
         if not path.is_file():
             raise FileNotFoundError(f"config {str(source)!r} is neither a file nor a bundled "
                                     f"config; bundled: {', '.join(list_configs())}")
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"config file '{path}' is not UTF-8 text (byte "
+                             f"0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
+        data = _parse_yaml(text, f"config file '{path}'") or {}
         cfg = Config.from_dict(data, where=str(path))
-    return cfg.override(list(overrides or []))
+    return cfg.override(list(overrides or [])).validate()
 
 
 __all__ = ["Config", "ModelConfig", "DataConfig", "TrainConfig", "EvalConfig", "load_config",

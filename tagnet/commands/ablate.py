@@ -40,6 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tagnet.train.lock import FolderLock
+
+    with FolderLock(Path(args.output or f"runs/ablate_{args.sweep}")):  # one sweep at a time
+        return _run_locked(args)
+
+
+def _run_locked(args: argparse.Namespace) -> int:
     import sys
     import time
     from pathlib import Path

@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from tagnet.config import load_config
     from tagnet.train.experiment import Variant, prepare_synthetic, run_variant, shared_data
 
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs {args.epochs} is invalid: give 1 or more epochs per model")
     start = time.time()
     overrides = list(args.overrides)
     for flag, key in (("output", "output_dir"), ("data_root", "data.root"),

@@ -81,6 +81,13 @@ def build_dataset(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from tagnet.train.lock import FolderLock
+
+    with FolderLock(args.out):  # one writer per output folder
+        return _run_locked(args)
+
+
+def _run_locked(args: argparse.Namespace) -> int:
     import torch
 
     from tagnet.backbones import TokenShardWriter, create_backbone, extract_tokens

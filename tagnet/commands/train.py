@@ -18,6 +18,9 @@ any key can be overridden with its dotted path:
 
 The run folder (output_dir) gets config.yaml (resolved), log.jsonl, last.pth,
 best.pth and test/ (metrics.json, per_class.csv, predictions.csv, confusion.png).
+A folder that holds a run is refused unless --resume (continue) or --overwrite
+(start afresh); a folder in use by another tagnet process is refused, naming it.
+A NaN or infinite loss stops the run (exit 1), keeping the last finite checkpoints.
 """
 
 
@@ -33,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or the official val list (the released protocol)")
     parser.add_argument("--output-dir", "-o", help="run folder (output_dir)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 or auto (default)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh in an output folder that holds a run, deleting its "
+                             "checkpoints, log and test results (default: refuse; continue a "
+                             "run with --resume)")
     parser.add_argument("--no-test", action="store_true",
                         help="skip evaluating best.pth on the test split at the end")
     parser.add_argument("--print-config", action="store_true",
@@ -65,7 +72,7 @@ def resolve(args: argparse.Namespace):
             resume = resume / "last.pth" if resume.is_dir() else resume
         cfg = Config.from_dict(load_checkpoint(resume)["config"], where=str(resume))
         cfg.output_dir = str(resume.parent)  # continue where the checkpoint is (moved runs)
-        cfg.override(overrides)
+        cfg.override(overrides).validate()
         return cfg, resume
     if args.config is None:
         raise ValueError("give --config (a bundled name: gym99, gym288, haa500, demo; or a "
@@ -79,15 +86,17 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from tagnet.eval.report import format_metrics
-    from tagnet.train.run import train
+    from tagnet.train.run import check_output_dir, train
 
     cfg, resume = resolve(args)
     if args.print_config:
         print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
         return 0
+    check_output_dir(cfg.output_dir, resume, args.overwrite)  # before generating any data
     if cfg.data.synth:
         _prepare_synthetic(cfg)
-    result = train(cfg, resume=resume, evaluate_test=not args.no_test)
+    result = train(cfg, resume=resume, evaluate_test=not args.no_test,
+                   overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     best = result["best"] or {}

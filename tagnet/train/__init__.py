@@ -16,6 +16,8 @@ _EXPORTS = {
     "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
     "build_run_data": "data", "build_dataset": "datasets",
     "init_distributed": "distributed", "RunLogger": "logger",
+    "FolderLock": "lock", "FolderLockedError": "lock", "NonFiniteError": "engine",
+    "RunExistsError": "run", "CheckpointWriteError": "checkpoint",
 }
 __all__ = sorted(_EXPORTS)
 

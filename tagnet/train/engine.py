@@ -10,6 +10,8 @@
             [clip grad norm] -> optimiser step        -> every save_every_steps: last.pth
         scheduler.step()  (per epoch: cosine annealing as released)
         validate on the selection split -> best.pth when the score improves; last.pth
+    a non-finite loss skips the update; more than train.nonfinite_patience in a row (default
+    0) stop the run with NonFiniteError; non-finite weights are never saved or selected
 
 Everything random is reproducible from the checkpoint: data order and
 augmentation depend only on ``(seed, epoch, index)`` (:mod:`tagnet.train.sampling`)
@@ -33,7 +35,13 @@ from tagnet.config import Config
 from tagnet.datasets import SkipSummary
 from tagnet.eval.inference import predict, unwrap
 from tagnet.eval.metrics import classification_metrics
-from tagnet.train.checkpoint import capture_rng_state, restore_rng_state, save_checkpoint, versions
+from tagnet.train.checkpoint import (
+    capture_rng_state,
+    nonfinite_tensors,
+    restore_rng_state,
+    save_checkpoint,
+    versions,
+)
 from tagnet.train.data import collate, eval_loader
 from tagnet.train.distributed import DistInfo, all_reduce_sum, barrier
 from tagnet.train.logger import RunLogger
@@ -96,6 +104,7 @@ class Trainer:
         self.last_metrics: dict = {}
         self.skipped = SkipSummary()  # files the loader workers skipped (on_error="skip")
         self._skips_reported = 0
+        self.bad_steps = 0  # consecutive steps with a non-finite loss (skipped)
 
     # ------------------------------------------------------------------ loop
     def steps_per_epoch(self) -> int:
@@ -127,7 +136,7 @@ class Trainer:
             group = list(islice(it, self.t.grad_accum))
             if not group:
                 break
-            self._step(group)
+            self._step(group, epoch, total)
             self.step_in_epoch += 1
             self.global_step += 1
             stats = self._epoch_stats()
@@ -149,8 +158,10 @@ class Trainer:
             self.logger.info(f"training data: {self.skipped}", skipped=len(self.skipped))
         return self._epoch_stats()
 
-    def _step(self, group: list) -> None:
+    def _step(self, group: list, epoch: int = 0, total: int = 0) -> None:
         n_group = sum(len(b[1]) for b in group)
+        stats = torch.zeros(3, dtype=torch.float64)
+        finite, bad = True, float("nan")
         for i, batch in enumerate(group):
             x = batch[0].to(self.device, non_blocking=True)
             y = torch.as_tensor(batch[1]).long().to(self.device, non_blocking=True)
@@ -162,9 +173,25 @@ class Trainer:
                 self.scaler.scale(loss).backward()
             if isinstance(batch[2], dict) and "skipped" in batch[2]:
                 self.skipped.update_from_meta(batch[2])
-            self.running += torch.tensor([loss.item() * n_group,
-                                          (logits.argmax(1) == y).sum().item(), len(y)],
-                                         dtype=torch.float64)
+            value = loss.item()
+            if finite and not math.isfinite(value):
+                finite, bad = False, value
+            stats += torch.tensor([value * n_group, (logits.argmax(1) == y).sum().item(),
+                                   len(y)], dtype=torch.float64)
+        if self.dist.distributed:  # every rank takes the same decision
+            finite = all_reduce_sum(torch.tensor([float(not finite)]), self.dist).item() == 0
+        if not finite:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.bad_steps += 1
+            if self.bad_steps > self.t.nonfinite_patience:
+                self._diverged(f"the training loss is {bad} at step {self.global_step + 1} "
+                               f"(epoch {epoch + 1}, step {self.step_in_epoch + 1} of {total})")
+            self.logger.info(f"step {self.global_step + 1}: non-finite loss, update skipped "
+                             f"({self.bad_steps} of train.nonfinite_patience="
+                             f"{self.t.nonfinite_patience} in a row)")
+            return
+        self.bad_steps = 0
+        self.running += stats
         if self.t.clip_grad_norm:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.t.clip_grad_norm)
@@ -211,7 +238,21 @@ class Trainer:
                 self.save("best.pth")
         return {"best": self.best, "last": self.last_metrics}
 
+    def _diverged(self, what: str) -> None:
+        """Stop the run: log and raise :class:`NonFiniteError` saying what is kept."""
+        kept = [n for n in ("last.pth", "best.pth") if (self.run_dir / n).is_file()]
+        msg = (f"training diverged: {what}; stopped. "
+               + (f"{' and '.join(kept)} in '{self.run_dir}' "
+                  f"{'keep' if len(kept) > 1 else 'keeps'} the last finite weights. "
+                  if kept else "No checkpoint was written. ")
+               + f"Lower train.lr (now {self.t.lr:g}), set train.clip_grad_norm, or skip up to "
+               "N such steps with train.nonfinite_patience=N")
+        self.logger.log("error", step=self.global_step, message=msg)
+        raise NonFiniteError(msg)
+
     def _is_better(self, val: dict) -> bool:
+        if not all(math.isfinite(v) for v in (val["loss"], val[self.t.select_metric])):
+            return False  # a model with non-finite outputs is never the best
         if self.best is None or self.best["value"] is None:
             return True
         new, old = val[self.t.select_metric], self.best["value"]
@@ -245,15 +286,27 @@ class Trainer:
         restore_rng_state(state["rng"])
 
     def save(self, name: str) -> None:
-        """Rank 0 writes ``<run_dir>/<name>`` atomically; every rank waits for it."""
+        """Rank 0 writes ``<run_dir>/<name>`` atomically; every rank waits for it.
+
+        Weights holding NaN or infinity are never written: the run stops instead
+        (:class:`NonFiniteError`), and the previous checkpoint stays.
+        """
         state = self.state_dict()  # every rank: capture_rng_state has no side effects
+        bad = nonfinite_tensors(state["model"])
+        if bad:
+            self._diverged(f"the weights hold NaN or infinity after step {self.global_step} "
+                           f"(e.g. {bad[0]})")
         if self.dist.is_main:
             save_checkpoint(state, self.run_dir / name)
         barrier(self.dist)
+
+
+class NonFiniteError(RuntimeError):
+    """The training loss or the weights became NaN or infinite."""
 
 
 def _plain(d: dict) -> dict:
     return {k: v for k, v in d.items() if isinstance(v, (int, float, str, type(None)))}
 
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "NonFiniteError"]

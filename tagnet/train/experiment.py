@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from tagnet.config import Config
+from tagnet.datasets.atomic import atomic_write
 from tagnet.train.data import RunData, build_run_data
 
 
@@ -92,7 +92,7 @@ def run_variant(base: Config, variant: Variant, seed: int, output: Path,
             resume = output / "last.pth"
     (output / "record.json").unlink(missing_ok=True)  # stale once this run starts
     start = time.time()
-    result = train(cfg, resume, data=data)
+    result = train(cfg, resume, data=data, overwrite=True)  # the checks above decided
     test = result["test"]
     record = {
         "variant": variant.name, "seed": seed, "overrides": variant.overrides,
@@ -104,9 +104,8 @@ def run_variant(base: Config, variant: Variant, seed: int, output: Path,
     if order_pairs:
         record["order_pair_top1"] = order_pair_accuracy(output / "test" / "predictions.csv",
                                                         order_pairs)
-    tmp = output / "record.json.tmp"  # written last and atomically: the run's "done" mark
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, output / "record.json")
+    # written last and atomically: the run's "done" mark
+    atomic_write(output / "record.json", json.dumps(record, indent=2) + "\n")
     return record
 
 

@@ -5,23 +5,25 @@
     init torch.distributed (torchrun) -> seed -> datasets -> model -> Trainer
       [-> load checkpoint to resume] -> fit -> best.pth on the test split -> report
 
-Only rank 0 writes: ``config.yaml`` (the resolved config), ``log.jsonl``,
-``last.pth``, ``best.pth`` and ``test/`` (metrics JSON, per-class CSV,
-predictions CSV, confusion matrix).
+Only rank 0 writes, and only after taking the folder's lock: ``config.yaml`` (the
+resolved config), ``log.jsonl``, ``last.pth``, ``best.pth`` and ``test/`` (metrics
+JSON, per-class CSV, predictions CSV, confusion matrix).
 """
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from tagnet.config import Config
-from tagnet.train.checkpoint import load_checkpoint
+from tagnet.train.checkpoint import check_resumable, load_checkpoint
 from tagnet.train.data import RunData, build_run_data
-from tagnet.train.distributed import cleanup_distributed, init_distributed
+from tagnet.train.distributed import barrier, cleanup_distributed, init_distributed
 from tagnet.train.engine import Trainer
+from tagnet.train.lock import FolderLock
 from tagnet.train.logger import RunLogger
 from tagnet.train.modeling import build_model
 
@@ -44,28 +46,87 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+#: Files that make a folder hold a run (written by :func:`train`).
+RUN_FILES = ("config.yaml", "log.jsonl", "last.pth", "best.pth")
+#: What ``overwrite`` deletes: the run files, the sweep record and the run's sub-folders.
+_RUN_OUTPUTS = (*RUN_FILES, "record.json", "last.pth.tmp", "best.pth.tmp")
+_RUN_FOLDERS = ("test", "tb")
+
+
+class RunExistsError(ValueError):
+    """The output folder already holds a run and neither resume nor overwrite was asked."""
+
+
+def check_output_dir(run_dir: str | Path, resume=None, overwrite: bool = False) -> None:
+    """Refuse to start a new run in a folder that holds one, unless resuming or overwriting."""
+    run_dir = Path(run_dir)
+    found = [n for n in RUN_FILES if (run_dir / n).exists()]
+    if not found or resume is not None or overwrite:
+        return
+    how = (f"continue it with `tagnet train --resume {run_dir}`, " if "last.pth" in found
+           else "it has no checkpoint to resume from; ")
+    raise RunExistsError(f"'{run_dir}' already holds a run ({', '.join(found)}): {how}start "
+                         "it afresh with --overwrite (deletes its checkpoints, log and test "
+                         "results), or choose another output folder")
+
+
+def clear_run(run_dir: str | Path) -> list[str]:
+    """Delete what a run wrote in ``run_dir`` (nothing else); returns the names deleted."""
+    import shutil
+
+    run_dir, gone = Path(run_dir), []
+    for name in _RUN_OUTPUTS:
+        if (run_dir / name).is_file():
+            (run_dir / name).unlink()
+            gone.append(name)
+    for name in _RUN_FOLDERS:
+        if (run_dir / name).is_dir():
+            shutil.rmtree(run_dir / name)
+            gone.append(name + "/")
+    return gone
+
+
 def train(cfg: Config, resume: str | Path | None = None, *, data: RunData | None = None,
-          evaluate_test: bool = True) -> dict:
+          evaluate_test: bool = True, overwrite: bool = False) -> dict:
     """Train (or resume) a run; returns ``{"best", "last", "test", "run_dir"}``.
+
+    The run folder is locked for the run (:class:`~tagnet.train.lock.FolderLock`: a second
+    process gets an error naming this one). A folder that already holds a run is refused
+    unless ``resume`` or ``overwrite`` is given, and nothing is written in it before the
+    config is validated and the data and model are built.
 
     Args:
         cfg (Config): the resolved config.
         resume (str or Path, optional): a checkpoint (or run folder) of this run.
         data (RunData, optional): prebuilt datasets (else built from ``cfg.data``).
         evaluate_test (bool): evaluate ``best.pth`` on the test split at the end.
+        overwrite (bool): start afresh in a folder holding a run, deleting its outputs.
+
+    Raises:
+        RunExistsError: ``output_dir`` holds a run, and neither ``resume`` nor ``overwrite``.
+        FolderLockedError: another process is writing to ``output_dir``.
+        NonFiniteError: the loss or the weights became NaN or infinite.
     """
+    cfg.validate()
+    run_dir = Path(cfg.output_dir)
     dist = init_distributed(cfg.device)
+    lock = FolderLock(run_dir) if dist.is_main else None
     try:
+        if lock is not None:
+            lock.acquire()
+        check_output_dir(run_dir, resume, overwrite)
+        barrier(dist)  # every rank has looked before rank 0 deletes or writes anything
         seed_everything(cfg.seed, cfg.train.deterministic)
-        run_dir = Path(cfg.output_dir)
-        logger = RunLogger(run_dir, dist.is_main, cfg.train.tensorboard)
-        if dist.is_main:
-            cfg.save(run_dir / "config.yaml")
         data = data or build_run_data(cfg)
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         model = build_model(cfg, len(data.class_names))
+        if dist.is_main and overwrite and resume is None and clear_run(run_dir):
+            print(f"--overwrite: deleted the previous run in '{run_dir}'", file=sys.stderr)
+        logger = RunLogger(run_dir, dist.is_main, cfg.train.tensorboard)
         trainer = Trainer(cfg, model, data.train, data.select, data.class_names, dist=dist,
                           run_dir=run_dir, val_name=data.select_name, logger=logger)
+        if dist.is_main:
+            cfg.save(run_dir / "config.yaml")
         n_params = sum(p.numel() for p in model.parameters())
         logger.info(f"{cfg.model.arch}: {n_params:,} parameters; {len(data.train)} training "
                     f"clips, {len(data.class_names)} classes; selection on {data.select_name}; "
@@ -78,6 +139,7 @@ def train(cfg: Config, resume: str | Path | None = None, *, data: RunData | None
                         "default train.select_on=holdout selects on a part of the train list")
         if resume is not None:
             state = load_checkpoint(resume)
+            check_resumable(state, resume)
             if list(state["class_names"]) != data.class_names:
                 raise ValueError(f"checkpoint '{resume}' was trained on other classes; "
                                  "resume with the dataset it was trained on")
@@ -93,6 +155,8 @@ def train(cfg: Config, resume: str | Path | None = None, *, data: RunData | None
         logger.close()
         return result
     finally:
+        if lock is not None:
+            lock.release()
         cleanup_distributed()
 
 
@@ -114,4 +178,5 @@ def evaluate_best(cfg: Config, trainer: Trainer, data: RunData, dist) -> dict:
     return metrics
 
 
-__all__ = ["train", "seed_everything", "evaluate_best"]
+__all__ = ["train", "seed_everything", "evaluate_best", "check_output_dir", "clear_run",
+           "RunExistsError", "RUN_FILES"]

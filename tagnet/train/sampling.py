@@ -67,8 +67,14 @@ class SeededDataset(Dataset):
                 random.setstate(py_state)
                 np.random.set_state(np_state)
 
+    def __getitems__(self, indices: list[int]) -> list:
+        """Batched fetching (the DataLoader's fast path) through the seeded ``__getitem__``."""
+        return [self[i] for i in indices]
+
     def __getattr__(self, name: str):
-        if name == "dataset":  # not set yet (unpickling): avoid infinite recursion
+        # "dataset" is not set yet while unpickling; dunder lookups must not reach the wrapped
+        # dataset (a Subset's __getitems__ would fetch around the seeding)
+        if name == "dataset" or (name.startswith("__") and name.endswith("__")):
             raise AttributeError(name)
         return getattr(self.dataset, name)
 

@@ -22,9 +22,16 @@ def _draws():
     return torch.rand(3).tolist(), np.random.rand(3).tolist(), [random.random() for _ in range(3)]
 
 
+def _state(**entries):
+    """The entries every checkpoint has, plus ``entries``."""
+    return {"model": {"w": torch.ones(2)}, "config": {}, "class_names": ["a"], "epoch": 0,
+            **entries}
+
+
 def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
     torch.manual_seed(1), np.random.seed(2), random.seed(3)
-    path = save_checkpoint({"rng": capture_rng_state(), "x": torch.arange(3)}, tmp_path / "c.pth")
+    path = save_checkpoint(_state(rng=capture_rng_state(), x=torch.arange(3)),
+                           tmp_path / "c.pth")
     expected = _draws()
     state = load_checkpoint(path)  # weights_only=True inside
     restore_rng_state(state["rng"])
@@ -36,15 +43,15 @@ def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
 def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     import tagnet.train.checkpoint as ckpt
 
-    path = save_checkpoint({"epoch": 1}, tmp_path / "last.pth")
+    path = save_checkpoint(_state(epoch=1), tmp_path / "last.pth")
 
     def dies_half_way(obj, f):
         f.write(b"PK\x03\x04 half a zip")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ckpt.torch, "save", dies_half_way)
-    with pytest.raises(OSError, match="No space left"):
-        save_checkpoint({"epoch": 2}, path)
+    with pytest.raises(OSError, match="no space left on device"):
+        save_checkpoint(_state(epoch=2), path)
     assert load_checkpoint(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pth"]
 

@@ -3,7 +3,7 @@
 Imported by the tests (``ToyClips``, ``toy_config``) and run as a script for the
 kill/resume and DDP tests::
 
-    python toy_run.py OUT_DIR [--resume CKPT] [--dump-rank-weights] [KEY=VALUE ...]
+    python toy_run.py OUT_DIR [--resume CKPT] [--subset] [--dump-rank-weights] [KEY=VALUE ...]
     torchrun --standalone --nproc_per_node 2 toy_run.py OUT_DIR train.batch_size=2 ...
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import time
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from tagnet.config import Config, load_config
 from tagnet.train.data import RunData
@@ -72,9 +72,14 @@ def toy_config(out_dir: str, *overrides: str) -> Config:
         f"output_dir={out_dir}", *overrides])
 
 
-def toy_data(delay: float = 0.0) -> RunData:
-    return RunData(ToyClips(24, 0, delay=delay), ToyClips(6, 1, augment=False),
-                   ToyClips(9, 2, augment=False), CLASSES, "holdout", "test")
+def toy_data(delay: float = 0.0, subset: bool = False) -> RunData:
+    """Train / holdout / test toy clips; ``subset`` wraps the training clips in a
+    :class:`~torch.utils.data.Subset`, as :func:`build_run_data` does with its holdout."""
+    train = ToyClips(24, 0, delay=delay)
+    if subset:
+        train = Subset(train, list(range(len(train))))
+    return RunData(train, ToyClips(6, 1, augment=False), ToyClips(9, 2, augment=False),
+                   CLASSES, "holdout", "test")
 
 
 def main(argv=None) -> int:
@@ -83,6 +88,7 @@ def main(argv=None) -> int:
     p.add_argument("overrides", nargs="*")
     p.add_argument("--resume")
     p.add_argument("--delay", type=float, default=0.0)
+    p.add_argument("--subset", action="store_true")
     p.add_argument("--dump-rank-weights", action="store_true")
     args = p.parse_intermixed_args(argv)
     torch.set_num_threads(1)
@@ -98,7 +104,7 @@ def main(argv=None) -> int:
             return holder["model"]
 
         run_mod.build_model = keep
-    train(cfg, resume=args.resume, data=toy_data(args.delay), evaluate_test=False)
+    train(cfg, resume=args.resume, data=toy_data(args.delay, args.subset), evaluate_test=False)
     if args.dump_rank_weights:
         rank = int(os.environ.get("RANK", "0"))
         torch.save(holder["model"].state_dict(), os.path.join(args.out_dir, f"rank{rank}.pt"))
