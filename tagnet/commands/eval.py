@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         metrics, _ = _evaluate(args, run, out, args.titles[0] if args.titles else run.cfg.name)
         print(f"{run.split} ({_views(metrics)}/video): "
               f"{format_metrics(metrics, run.cfg.eval.topk)}")
+        _print_skipped(metrics)
         print(f"report: {out}")
         return 0
     return _compare(args, paths, runs)
@@ -75,6 +76,7 @@ def _compare(args: argparse.Namespace, paths, runs) -> int:
     """Several checkpoints: a report each, one table, one t-SNE figure with a panel each."""
     import os
 
+    from tagnet.eval.report import skipped_markdown
     from tagnet.eval.tables import fmt_pct, markdown_table
     from tagnet.eval.tsne import plot_tsne
     from tagnet.train.sweeps import slug
@@ -100,23 +102,33 @@ def _compare(args: argparse.Namespace, paths, runs) -> int:
         out = Path(os.path.relpath(common)) / f"compare_{split}"
     topk = runs[0].cfg.eval.topk
     header = ["model", *(f"top-{k}" for k in topk), "MCA", "MCA (mmaction2)", "checkpoint"]
-    rows, panels = [], {}
+    rows, panels, skips = [], {}, []
     for i, (path, run, title) in enumerate(zip(paths, runs, titles, strict=True)):
         print(f"[{i + 1}/{len(runs)}] {title}: {path}")
         m, preds = _evaluate(args, run, out / slug(title), title)
         rows.append([title, *(fmt_pct(m[f"top{k}"]) for k in topk), fmt_pct(m["mca"]),
                      fmt_pct(m["mca_mmaction2"]), str(path)])
         panels[title] = (preds.features, preds.labels)
+        _print_skipped(m)
+        if m["num_skipped"]:
+            skips.append(f"\n## {title}: skipped clips\n\n{skipped_markdown(m)}")
     table = markdown_table(header, rows, align="l" + "r" * (len(header) - 2) + "l")
     (out / "results.md").write_text(f"# {len(runs)} models on split {split!r} "
                                     f"({m['num_samples']} videos, {_views(m)} each)\n\n"
-                                    f"{table}\n")
+                                    f"{table}\n" + "".join(skips))
     print(table)
     if args.tsne:
         plot_tsne(panels, out / "tsne.png", runs[0].class_names,
                   max_points=runs[0].cfg.eval.tsne_max_points)
     print(f"report: {out}")
     return 0
+
+
+def _print_skipped(metrics: dict) -> None:
+    from tagnet.commands._output import safe_path
+
+    for row in metrics["skipped"]:
+        print(f"  skipped (not counted): {safe_path(row['path'])}: {row['reason']}")
 
 
 def _views(metrics: dict) -> str:

@@ -20,19 +20,29 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from tagnet.config import Config
+from tagnet.datasets.base import SkippedClip, without_substitution
 from tagnet.train.distributed import DistInfo
 from tagnet.train.sampling import shard_indices
 
 
 def collate(items: Sequence) -> tuple:
     """``(clip, label, meta)`` items -> ``(clips, labels, meta)``; meta becomes a dict of
-    lists (paths and sampled indices may differ in length across clips)."""
-    clips = torch.stack([it[0] for it in items])
+    lists (paths and sampled indices may differ in length across clips).
+
+    :class:`~tagnet.datasets.base.SkippedClip` items (clips an evaluation dataset could not
+    decode) are left out of the batch and listed as ``(path, reason, index)`` in
+    ``meta["left_out"]``; a batch of only such items has ``clips`` of shape ``(0,)``.
+    """
+    left_out = [tuple(it) for it in items if isinstance(it, SkippedClip)]
+    items = [it for it in items if not isinstance(it, SkippedClip)]
+    clips = torch.stack([it[0] for it in items]) if items else torch.empty(0)
     labels = torch.as_tensor([int(it[1]) for it in items], dtype=torch.long)
     meta: dict = {}
-    if len(items[0]) > 2 and isinstance(items[0][2], dict):
+    if items and len(items[0]) > 2 and isinstance(items[0][2], dict):
         for key in items[0][2]:
             meta[key] = [it[2].get(key) for it in items]
+    if left_out:
+        meta["left_out"] = left_out
     return clips, labels, meta
 
 
@@ -79,7 +89,13 @@ def stratified_holdout(labels: Sequence[int], fraction: float, seed: int = 0
 
 def eval_loader(dataset: Dataset, batch_size: int, num_workers: int,
                 dist: DistInfo | None = None) -> DataLoader:
-    """Ordered loader; in a distributed run rank ``r`` gets ``r, r + R, ...`` (no padding)."""
+    """Ordered loader; in a distributed run rank ``r`` gets ``r, r + R, ...`` (no padding).
+
+    Clips are never substituted (:func:`~tagnet.datasets.base.without_substitution`): with
+    ``data.on_error=skip`` a clip that fails to decode is left out of its batch and listed
+    in the batch's ``meta["left_out"]``, so metrics count every scored clip exactly once.
+    """
+    dataset = without_substitution(dataset)
     if dist is not None and dist.distributed:
         dataset = Subset(dataset, shard_indices(len(dataset), dist.rank, dist.world_size))
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
