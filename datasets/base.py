@@ -38,6 +38,8 @@ class VideoDataset(Dataset):
     ``indices`` (long ``(T,)`` or ``(K, T)``), ``num_frames`` (int, frames in the video),
     ``lost`` (int, frames replaced because of corrupt data) and ``skipped`` (str: one
     ``path<TAB>reason`` line per file skipped to serve this item, ``""`` if none).
+    :attr:`origins` says where each sample is listed (``"list.txt:12"`` for datasets read
+    from a list file, else the path), for errors about labels.
 
     With ``on_error="skip"`` a file that fails to decode is logged once with its reason,
     remembered, and replaced by the next sample (``i + 1``, ``i + 2``, ... modulo the length:
@@ -89,6 +91,7 @@ class VideoDataset(Dataset):
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error {on_error!r} is unknown; known: {', '.join(ON_ERROR)}")
         self.samples = [(os.fspath(p), int(y)) for p, y in samples]
+        self.origins = [p for p, _ in self.samples]  # where each sample is listed (file:line)
         self.classes = list(classes)
         self.num_frames, self.sampling, self.num_clips = num_frames, sampling, num_clips
         self.transform, self.target_transform = transform, target_transform

@@ -176,6 +176,10 @@ def _evaluate(args: argparse.Namespace, run: _Run, out, title: str):
     if list(dataset.classes) != run.class_names:
         raise ValueError(f"split {split!r} has other classes than the checkpoint "
                          f"{run.path} ({len(dataset.classes)} vs {len(run.class_names)})")
+    from tagnet.datasets.lists import check_labels
+    from tagnet.train.data import dataset_labels, label_origins
+
+    check_labels(dataset_labels(dataset), label_origins(dataset), len(run.class_names))
     views = cfg.eval.num_clips * cfg.eval.num_crops
     extra = {"split": split, "checkpoint": str(run.path), "epoch": run.ckpt["epoch"],
              "views": views, "num_clips": cfg.eval.num_clips, "num_crops": cfg.eval.num_crops}

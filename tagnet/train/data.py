@@ -102,6 +102,26 @@ def eval_loader(dataset: Dataset, batch_size: int, num_workers: int,
                       collate_fn=collate)
 
 
+def label_origins(dataset: Dataset) -> list[str]:
+    """Where each item's label comes from (``"list.txt:12"``, a path, else ``"item i"``)."""
+    if isinstance(dataset, Subset):
+        origins = label_origins(dataset.dataset)
+        return [origins[i] for i in dataset.indices]
+    origins = getattr(dataset, "origins", None)
+    return list(origins) if origins is not None else [f"item {i}" for i in range(len(dataset))]
+
+
+def check_run_labels(train: Dataset, num_classes: int, others: dict) -> None:
+    """Before training: every class of the training list has a clip, and the other splits
+    (``{name: dataset or None}``) use only those classes; errors name the file and line
+    (:func:`tagnet.datasets.lists.check_split_labels`)."""
+    from tagnet.datasets.lists import check_split_labels
+
+    splits = {name: (dataset_labels(ds), label_origins(ds))
+              for name, ds in others.items() if ds is not None}
+    check_split_labels(dataset_labels(train), label_origins(train), num_classes, splits)
+
+
 @dataclass
 class RunData:
     """The datasets of a run and their class names."""
@@ -127,11 +147,14 @@ def build_run_data(cfg: Config) -> RunData:
     class_names = list(train_full.classes)
     test = build_dataset(cfg, d.test_split, train=False) if d.test_split else None
     multiview = cfg.eval.num_clips * cfg.eval.num_crops > 1
+    val = None
     if cfg.train.select_on == "val":
         if not d.val_split:
             raise ValueError("train.select_on=val needs data.val_split (the official list)")
         val = test if d.val_split == d.test_split and not multiview else \
             build_dataset(cfg, d.val_split, train=False, views=False)
+    check_run_labels(train_full, len(class_names), {d.test_split: test, d.val_split: val})
+    if val is not None:
         return RunData(train_full, val, test, class_names, d.val_split, d.test_split)
     if d.holdout_fraction == 0:
         return RunData(train_full, None, test, class_names, "none", d.test_split)
@@ -143,4 +166,4 @@ def build_run_data(cfg: Config) -> RunData:
 
 
 __all__ = ["collate", "eval_loader", "stratified_holdout", "dataset_labels", "build_run_data",
-           "RunData"]
+           "RunData", "check_run_labels", "label_origins"]
