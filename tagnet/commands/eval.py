@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tagnet.commands._common import positive_int, safe_path
+
 if TYPE_CHECKING:
     from tagnet.config import Config
 
@@ -42,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--titles", nargs="+", help="a name per checkpoint for the table and "
                         "the t-SNE panels (default: each run's name)")
     parser.add_argument("--split", help="split to evaluate (default: the config's test_split)")
-    parser.add_argument("--num-clips", type=int, help="clips per video (multi-clip testing)")
+    parser.add_argument("--num-clips", type=positive_int,
+                        help="clips per video (multi-clip testing)")
     parser.add_argument("--num-crops", type=int, choices=[1, 3],
                         help="spatial crops per clip: 1 (centre) or 3 (left/centre/right)")
     parser.add_argument("--tsne", action="store_true", help="t-SNE of pre-logit features")
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{run.split} ({_views(metrics)}/video): "
               f"{format_metrics(metrics, run.cfg.eval.topk)}")
         _print_skipped(metrics)
-        print(f"report: {out}")
+        print(f"report: {safe_path(out)}")
         return 0
     return _compare(args, paths, runs)
 
@@ -104,7 +107,7 @@ def _compare(args: argparse.Namespace, paths, runs) -> int:
     header = ["model", *(f"top-{k}" for k in topk), "MCA", "MCA (mmaction2)", "checkpoint"]
     rows, panels, skips = [], {}, []
     for i, (path, run, title) in enumerate(zip(paths, runs, titles, strict=True)):
-        print(f"[{i + 1}/{len(runs)}] {title}: {path}")
+        print(f"[{i + 1}/{len(runs)}] {title}: {safe_path(path)}")
         m, preds = _evaluate(args, run, out / slug(title), title)
         rows.append([title, *(fmt_pct(m[f"top{k}"]) for k in topk), fmt_pct(m["mca"]),
                      fmt_pct(m["mca_mmaction2"]), str(path)])
@@ -120,13 +123,11 @@ def _compare(args: argparse.Namespace, paths, runs) -> int:
     if args.tsne:
         plot_tsne(panels, out / "tsne.png", runs[0].class_names,
                   max_points=runs[0].cfg.eval.tsne_max_points)
-    print(f"report: {out}")
+    print(f"report: {safe_path(out)}")
     return 0
 
 
 def _print_skipped(metrics: dict) -> None:
-    from tagnet.commands._output import safe_path
-
     for row in metrics["skipped"]:
         print(f"  skipped (not counted): {safe_path(row['path'])}: {row['reason']}")
 

@@ -1,6 +1,7 @@
-"""Printing file names from the commands: never fail on a name that is not valid UTF-8."""
+"""Helpers the commands share: printing file names safely, argument types."""
 from __future__ import annotations
 
+import argparse
 import os
 
 
@@ -18,3 +19,14 @@ def safe_path(path: str | bytes | os.PathLike) -> str:
     """
     raw = os.fsencode(path)
     return raw.decode("utf-8", "backslashreplace")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--topk 0`` fails at parsing, before any work)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
