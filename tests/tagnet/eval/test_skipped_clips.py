@@ -151,3 +151,16 @@ def test_training_logs_each_substitution(broken, tmp_path):
     assert epoch["val_num_samples"] == 13 and epoch["val_num_skipped"] == 3
     report = json.loads((tmp_path / "run" / "test" / "metrics.json").read_text())
     assert report["num_samples"] == 13 and {r["path"] for r in report["skipped"]} == set(bad)
+
+    # `tagnet eval` of two checkpoints: results.md and stdout list the skipped clips
+    from tagnet.cli import main
+
+    best = str(tmp_path / "run" / "best.pth")
+    assert main(["eval", "-k", best, best, f"data.root={synth.root}", "data.version=finesynth",
+                 "data.on_error=skip", "-o", str(tmp_path / "cmp"), "eval.topk=[1]"]) == 0
+    text = (tmp_path / "cmp" / "results.md").read_text()
+    assert "(13 videos, 1 view each)" in text
+    assert text.count("3 clips left out (not scored, not counted in n)") == 2
+    assert all(text.count(f"- `{p}`: ") == 2 for p in bad)
+    with open(tmp_path / "cmp" / "run" / "predictions.csv") as f:
+        assert len(list(csv.DictReader(f))) == 13
