@@ -164,3 +164,30 @@ def test_training_logs_each_substitution(broken, tmp_path):
     assert all(text.count(f"- `{p}`: ") == 2 for p in bad)
     with open(tmp_path / "cmp" / "run" / "predictions.csv") as f:
         assert len(list(csv.DictReader(f))) == 13
+
+
+def test_gather_orders_uneven_shards_by_dataset_index(monkeypatch):
+    """Two ranks held 0, 2, 4 and 1, 3, 5 of six clips; rank 0 could not decode clip 2 and
+    rank 1 clip 5. The gathered predictions are clips 0, 1, 3, 4 in dataset order."""
+    from tagnet.eval import inference
+    from tagnet.eval.inference import Predictions
+    from tagnet.train.distributed import DistInfo
+
+    def shard(indices, skipped):
+        idx = torch.tensor(indices)
+        return Predictions(scores=torch.stack([idx.float(), -idx.float()], 1), labels=idx % 2,
+                           loss=0.0, features=idx.float()[:, None],
+                           paths=[f"v{i}" for i in indices], indices=idx, skipped=skipped)
+
+    ranks = [shard([0, 4], [("v2", "no video stream")]), shard([1, 3], [("v5", "empty file")])]
+
+    def all_gather_object(parts, obj):
+        for r, p in enumerate(ranks):
+            parts[r] = (p.scores, p.labels, p.features, p.paths, p.indices, p.skipped)
+
+    monkeypatch.setattr(torch.distributed, "all_gather_object", all_gather_object)
+    out = inference._gather(ranks[0], DistInfo(rank=0, world_size=2))
+    assert out.indices.tolist() == [0, 1, 3, 4] and out.paths == ["v0", "v1", "v3", "v4"]
+    assert out.scores[:, 0].tolist() == [0, 1, 3, 4] and out.labels.tolist() == [0, 1, 1, 0]
+    assert out.features.flatten().tolist() == [0, 1, 3, 4]
+    assert out.skipped == [("v2", "no video stream"), ("v5", "empty file")]
