@@ -153,7 +153,10 @@ def build_run_data(cfg: Config) -> RunData:
             raise ValueError("train.select_on=val needs data.val_split (the official list)")
         val = test if d.val_split == d.test_split and not multiview else \
             build_dataset(cfg, d.val_split, train=False, views=False)
-    check_run_labels(train_full, len(class_names), {d.test_split: test, d.val_split: val})
+    others = {d.val_split: val} if val is not None else {}
+    if test is not None:  # FineGym's val list is also its test list: one name, one check
+        others[d.test_split] = test
+    check_run_labels(train_full, len(class_names), others)
     if val is not None:
         return RunData(train_full, val, test, class_names, d.val_split, d.test_split)
     if d.holdout_fraction == 0:

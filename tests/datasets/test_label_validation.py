@@ -151,3 +151,17 @@ def test_folder_listing_reports_symlink_loops(tmp_path, clip):
     (root / "c").mkdir()
     with pytest.raises(ValueError, match="video folder .*: the list holds no videos"):
         VideoFolderDataset(root / "b" / "..", on_error="skip", extensions=(".avi",))
+
+
+def test_val_label_outside_training_classes_without_category_file(tmp_path, clip):
+    """Without a category file each FineGym split numbers its own classes, so the val list
+    alone is valid; the run (default selection on a holdout) must still refuse it."""
+    root = _gym(tmp_path, clip, [(IDS[0], 0), (IDS[1], 1), (IDS[2], 1)],
+                [(IDS[3], 0), (IDS[4], 2)])
+    assert FineGym(root, "gym99", "val").classes == ["0", "1", "2"]
+    cfg = load_config(None, ["data.dataset=finegym", "data.version=gym99", f"data.root={root}",
+                             "data.num_frames=2", "data.num_workers=0"])
+    val = root / "annotations" / "gym99_val_element.txt"
+    with pytest.raises(ValueError, match=_line(val, 2) + ": val label 2 is not a class of the "
+                       r"training list \(labels 0..1\)"):
+        build_run_data(cfg)
