@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from .decode import read_frames
 from .sampling import get_sampler, multi_clip_indices
@@ -16,6 +18,15 @@ from .video import VideoDecodeError
 
 log = logging.getLogger("tagnet.datasets")
 ON_ERROR = ("raise", "skip")
+
+
+class SkippedClip(NamedTuple):
+    """What a dataset without substitution returns for a clip it could not decode: the
+    collate function leaves it out of the batch and reports it (``meta["left_out"]``)."""
+
+    path: str
+    reason: str
+    index: int
 
 
 class VideoDataset(Dataset):
@@ -27,12 +38,16 @@ class VideoDataset(Dataset):
     ``indices`` (long ``(T,)`` or ``(K, T)``), ``num_frames`` (int, frames in the video),
     ``lost`` (int, frames replaced because of corrupt data) and ``skipped`` (str: one
     ``path<TAB>reason`` line per file skipped to serve this item, ``""`` if none).
+    :attr:`origins` says where each sample is listed (``"list.txt:12"`` for datasets read
+    from a list file, else the path), for errors about labels.
 
     With ``on_error="skip"`` a file that fails to decode is logged once with its reason,
     remembered, and replaced by the next sample (``i + 1``, ``i + 2``, ... modulo the length:
     deterministic, independent of worker and epoch). :attr:`skipped` summarises the files
     skipped in this process; with DataLoader workers, merge the ``skipped`` meta of the batches
-    with :meth:`SkipSummary.update_from_meta`.
+    with :meth:`SkipSummary.update_from_meta`. Replacing suits training only: evaluation
+    reads through :func:`without_substitution` (``substitute=False``), where a bad clip comes
+    back as a :class:`SkippedClip` so that it is left out, never counted twice.
 
     Args:
         samples (sequence): ``(path, label)`` pairs.
@@ -49,6 +64,9 @@ class VideoDataset(Dataset):
         strategy (str, optional): :func:`read_frames` strategy. (default: ``"auto"``)
         max_replacements (int, optional): consecutive bad samples tolerated. (default: ``32``)
         skipped (SkipSummary, optional): share one summary between datasets.
+        substitute (bool, optional): with ``on_error="skip"``, serve the next sample in place
+            of a bad one (``True``) or return a :class:`SkippedClip` (``False``).
+            (default: ``True``)
     """
 
     def __init__(
@@ -68,16 +86,18 @@ class VideoDataset(Dataset):
         strategy: str = "auto",
         max_replacements: int = 32,
         skipped: SkipSummary | None = None,
+        substitute: bool = True,
     ):
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error {on_error!r} is unknown; known: {', '.join(ON_ERROR)}")
         self.samples = [(os.fspath(p), int(y)) for p, y in samples]
+        self.origins = [p for p, _ in self.samples]  # where each sample is listed (file:line)
         self.classes = list(classes)
         self.num_frames, self.sampling, self.num_clips = num_frames, sampling, num_clips
         self.transform, self.target_transform = transform, target_transform
         self.short_side, self.on_error, self.cache = short_side, on_error, cache
         self.decode_threads, self.strategy = decode_threads, strategy
-        self.max_replacements = max_replacements
+        self.max_replacements, self.substitute = max_replacements, substitute
         self.skipped = skipped if skipped is not None else SkipSummary()
         get_sampler(sampling, num_frames)  # fail early on an unknown name
         if cache is not None and cache.short_side != short_side:
@@ -129,6 +149,8 @@ class VideoDataset(Dataset):
             i = (index + step) % len(self)
             path, label = self.samples[i]
             if path in self.skipped:
+                if not self.substitute:
+                    return SkippedClip(path, self.skipped.reason(path), i)
                 notes.append(f"{path}\t{self.skipped.reason(path)}")
                 continue
             try:
@@ -137,6 +159,8 @@ class VideoDataset(Dataset):
                 if self.on_error == "raise":
                     raise
                 self.skipped.add(path, e.reason, log_it=True)
+                if not self.substitute:
+                    return SkippedClip(path, e.reason, i)
                 notes.append(f"{path}\t{e.reason}")
                 continue
             clip = self.transform(frames) if self.transform is not None else frames
@@ -162,6 +186,24 @@ class VideoDataset(Dataset):
             f"num_frames={self.num_frames}, sampling={self.sampling!r}, "
             f"on_error={self.on_error!r})"
         )
+
+
+def without_substitution(dataset: Dataset) -> Dataset:
+    """``dataset`` as evaluation must read it: a clip that fails to decode comes back as a
+    :class:`SkippedClip` instead of being replaced by another one.
+
+    Returns a shallow copy with ``substitute=False`` (looking through
+    :class:`~torch.utils.data.Subset`); the argument is not changed, and datasets without
+    substitution (token shards, plain tensors) are returned as they are.
+    """
+    if isinstance(dataset, Subset):
+        inner = without_substitution(dataset.dataset)
+        return dataset if inner is dataset.dataset else Subset(inner, dataset.indices)
+    if not getattr(dataset, "substitute", False):
+        return dataset
+    view = copy.copy(dataset)
+    view.substitute = False
+    return view
 
 
 def check_missing(samples, name: str, on_error: str, skipped: SkipSummary, where: str):

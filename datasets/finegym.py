@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .base import VideoDataset, check_missing
-from .csv_dataset import VIDEO_EXTENSIONS, read_release_csv, scan_videos
+from .csv_dataset import VIDEO_EXTENSIONS, read_release_csv_lines, scan_videos
+from .lists import check_labels, check_not_empty, check_unique, read_lines
 
 _ID = re.compile(r"^(?P<yt>.+)_E_(?P<es>\d{6})_(?P<ee>\d{6})_A_(?P<as>\d{4})_(?P<ae>\d{4})$")
 _CATEGORY = re.compile(r"^Clabel:\s*(\d+);\s*set:\s*(\d+);\s*Glabel:\s*(\d+);\s*(.*?)\s*$")
@@ -54,33 +55,38 @@ def parse_finegym_id(element_id: str) -> FineGymId:
 
 def read_element_split(path: str | os.PathLike) -> list[tuple[str, int]]:
     """Read an element split file: ``(id, label)`` per non-empty line, ids validated."""
+    return [(i, y) for _, i, y in read_element_split_lines(path)]
+
+
+def read_element_split_lines(path: str | os.PathLike) -> list[tuple[int, str, int]]:
+    """:func:`read_element_split` with line numbers: ``(line, id, label)``."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            parts = line.split()
-            if not parts or parts[0].startswith("#"):
-                continue
-            try:
-                if len(parts) != 2:
-                    raise ValueError(f"expected '<id> <label>', got {line.strip()!r}")
-                parse_finegym_id(parts[0])
-                out.append((parts[0], int(parts[1])))
-            except ValueError as e:
-                raise ValueError(f"{path}:{line_no}: {e}") from e
+    for line_no, line in read_lines(path):
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        try:
+            if len(parts) != 2:
+                raise ValueError(f"expected '<id> <label>', got {line.strip()!r}")
+            parse_finegym_id(parts[0])
+            out.append((line_no, parts[0], int(parts[1])))
+        except ValueError as e:
+            raise ValueError(f"{path}:{line_no}: {e}") from e
     return out
 
 
 def read_categories(path: str | os.PathLike) -> list[str]:
     """Read ``<version>_categories.txt``: class names indexed by ``Clabel``."""
     names = {}
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            m = _CATEGORY.match(line.strip())
-            if m is None:
-                raise ValueError(f"{path}:{line_no}: not a category line: {line.strip()!r}")
-            names[int(m[1])] = m[4]
+    for line_no, line in read_lines(path):
+        if not line.strip():
+            continue
+        m = _CATEGORY.match(line.strip())
+        if m is None:
+            raise ValueError(f"{path}:{line_no}: not a category line: {line.strip()!r}")
+        if int(m[1]) in names:
+            raise ValueError(f"{path}:{line_no}: Clabel {m[1]} is listed twice")
+        names[int(m[1])] = m[4]
     return [names.get(i, str(i)) for i in range(max(names, default=-1) + 1)]
 
 
@@ -138,14 +144,13 @@ class FineGym(VideoDataset):
         classes = read_categories(cat_file) if cat_file else None
         by_id = scan_videos(video_dir, extensions)
         if list_file is not None and str(list_file).endswith(".csv"):
-            rows = read_release_csv(list_file)
+            source = os.fsdecode(list_file)
             entries = []
-            for r in rows:
+            for line, r in read_release_csv_lines(list_file):
                 direct = self.video_dir / r.class_name / r.file_name
                 stem = os.path.splitext(r.file_name)[0]
                 path = str(direct) if direct.is_file() else by_id.get(stem)
-                entries.append((path, r.label, stem))
-            source = str(list_file)
+                entries.append((path, r.label, stem, f"{source}:{line}"))
         else:
             names = [f"{version}_{split}_element_v1.1.txt", f"{version}_{split}_element.txt"]
             split_file = Path(list_file) if list_file else _find(ann_dirs, names)
@@ -154,17 +159,21 @@ class FineGym(VideoDataset):
                     f"FineGym {version} {split}: no split file among {names} in "
                     f"{', '.join(str(d) for d in ann_dirs)}"
                 )
-            entries = [(by_id.get(i), y, i) for i, y in read_element_split(split_file)]
-            source = str(split_file)
-        labels = [y for _, y, _ in entries]
+            source = os.fsdecode(split_file)
+            entries = [
+                (by_id.get(i), y, i, f"{source}:{line}")
+                for line, i, y in read_element_split_lines(split_file)
+            ]
+        check_not_empty(len(entries), source)
+        labels, origins = [e[1] for e in entries], [e[3] for e in entries]
+        check_unique([e[2] for e in entries], origins, "clip id")
+        check_labels(labels, origins, len(classes) if classes else max(labels) + 1)
         if classes is None:
-            classes = [str(i) for i in range(max(labels, default=-1) + 1)]
-        bad = [y for y in labels if not 0 <= y < len(classes)]
-        if bad:
-            raise ValueError(f"{source}: label {bad[0]} outside the {len(classes)} classes")
+            classes = [str(i) for i in range(max(labels) + 1)]
         super().__init__([], classes, on_error=on_error, **kwargs)
         kept = check_missing(
             entries, f"FineGym {version} {split} ({source})", on_error, self.skipped, str(video_dir)
         )
-        self.samples = [(p, y) for p, y, _ in kept]
-        self.ids = [i for _, _, i in kept]
+        self.samples = [(p, y) for p, y, *_ in kept]
+        self.ids = [e[2] for e in kept]
+        self.origins = [e[3] for e in kept]

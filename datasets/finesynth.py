@@ -22,6 +22,8 @@ the other way and swaps the arms. Calling again with the same parameters reuses 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -34,6 +36,8 @@ from .atomic import atomic_path, atomic_write
 from .synth import CAMERA_MOTIONS, CLASSES, order_pairs, render
 
 FORMAT = 1
+log = logging.getLogger("tagnet.datasets")
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9_-]+$")  # the id alphabet: a plain file name
 _ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
 
 
@@ -172,7 +176,7 @@ def make_finesynth(
     manifest_path = root / f"{name}_manifest.json"
     classes = [f"(FS) {n}" for n, _ in CLASSES[:num_classes]]
     pairs = order_pairs(num_classes)
-    old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
+    old = _read_manifest(manifest_path) if manifest_path.is_file() else None
     if old is not None and old["params"] == params and not force and _complete(root, name, old):
         return FineSynth(
             root,
@@ -185,6 +189,7 @@ def make_finesynth(
             generated=False,
         )
     if old is not None:
+        log.warning("%s", _regenerate_reason(root, name, old, params, force))
         _remove(root, name, old)
     videos, ann = root / "subactions", root / "annotations"
     videos.mkdir(parents=True, exist_ok=True)
@@ -221,21 +226,63 @@ def _write_text(path: Path, lines: list[str]) -> None:
     atomic_write(path, "\n".join(lines) + "\n")
 
 
-def _complete(root: Path, name: str, manifest: dict) -> bool:
+def _read_manifest(path: Path) -> dict:
+    """The manifest of an earlier generation; refuses a file the generator did not write."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        manifest = {"error": str(e)}
+    ok = isinstance(manifest, dict) and isinstance(manifest.get("params"), dict) and all(
+        isinstance(manifest.get(k), list) for k in ("train", "val"))
+    if not ok:
+        raise ValueError(
+            f"'{path}' is not a FineSynth manifest ({manifest.get('error', 'unexpected content')}"
+            "); nothing was changed: move it away or generate into another folder"
+        )
+    return manifest
+
+
+def _listed_files(root: Path, name: str, manifest: dict) -> list[Path]:
+    """The files a generation wrote, as its manifest lists them (clips by id)."""
+    ids = [row[0] for row in manifest["train"] + manifest["val"]]
+    odd = [i for i in ids if not isinstance(i, str) or not _PLAIN_ID.match(i)]
+    if odd:
+        raise ValueError(
+            f"'{root / (name + '_manifest.json')}' lists clip id {odd[0]!r}, which is not a "
+            "plain file name; nothing was deleted"
+        )
     ann = root / "annotations"
     files = [ann / f"{name}_{s}_element.txt" for s in ("train", "val")]
     files += [ann / f"{name}_categories.txt"]
-    files += [root / "subactions" / f"{i}.mp4" for i, _ in manifest["train"] + manifest["val"]]
-    return all(f.is_file() for f in files)
+    return files + [root / "subactions" / f"{i}.mp4" for i in ids]
+
+
+def _complete(root: Path, name: str, manifest: dict) -> bool:
+    return all(f.is_file() for f in _listed_files(root, name, manifest))
+
+
+def _regenerate_reason(root: Path, name: str, old: dict, params: dict, force: bool) -> str:
+    """One line saying why ``root`` is generated again and what is deleted."""
+    changed = [k for k in sorted(set(old["params"]) | set(params))
+               if old["params"].get(k) != params.get(k)]
+    if force:
+        why = "force=True"
+    elif changed:
+        why = "it was made with other settings: " + ", ".join(
+            f"{k} {old['params'].get(k)!r} -> {params.get(k)!r}" for k in changed)
+    else:
+        gone = sum(not f.is_file() for f in _listed_files(root, name, old))
+        why = f"{gone} of the files its manifest lists are missing"
+    n = len(old["train"]) + len(old["val"])
+    return (f"FineSynth '{name}' in '{root}' is regenerated because {why}; deleting the {n} "
+            "clips and 3 annotation files its manifest lists (other files are kept)")
 
 
 def _remove(root: Path, name: str, manifest: dict) -> None:
     """Delete the files an earlier generation listed (and nothing else)."""
-    for i, _ in manifest.get("train", []) + manifest.get("val", []):
-        (root / "subactions" / f"{i}.mp4").unlink(missing_ok=True)
-    for suffix in ("_train_element.txt", "_val_element.txt", "_categories.txt", "_manifest.json"):
-        for folder in (root / "annotations", root):
-            (folder / f"{name}{suffix}").unlink(missing_ok=True)
+    for f in _listed_files(root, name, manifest):
+        f.unlink(missing_ok=True)
+    (root / f"{name}_manifest.json").unlink()
     folder = root / "subactions"
     if folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .base import VideoDataset
 from .csv_dataset import VIDEO_EXTENSIONS
+from .lists import check_not_empty
 
 log = logging.getLogger("tagnet.datasets")
 
@@ -80,5 +81,6 @@ class HAA500(VideoDataset):
             log.warning(
                 "HAA500: %d file(s) without a clip number ignored (e.g. %s)", len(odd), odd[0]
             )
+        check_not_empty(len(samples), f"HAA500 {split} split of '{video_root}'", "videos")
         super().__init__(samples, classes, **kwargs)
         self.split, self.video_root, self.clip_numbers = split, video_root, numbers

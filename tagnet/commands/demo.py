@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from tagnet.commands._common import safe_path
+
 HELP = "train TAG-Head and the backbone-only baseline on synthetic data (CPU, ~2 min)"
 DESCRIPTION = """\
 The whole pipeline on built-in data, no download:
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.append("train.progress=false")
     cfg = load_config(args.config, overrides)
     out = Path(cfg.output_dir)
-    print(f"[1/3] synthetic benchmark in {Path(cfg.data.root).expanduser()}")
+    print(f"[1/3] synthetic benchmark in {safe_path(Path(cfg.data.root).expanduser())}")
     synth = prepare_synthetic(cfg, progress=not args.quiet)
     data = shared_data(cfg)
     print(f"      {len(synth.classes)} classes, {len(data.train)} training clips "

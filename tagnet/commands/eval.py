@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tagnet.commands._common import positive_int, safe_path
+
 if TYPE_CHECKING:
     from tagnet.config import Config
 
@@ -42,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--titles", nargs="+", help="a name per checkpoint for the table and "
                         "the t-SNE panels (default: each run's name)")
     parser.add_argument("--split", help="split to evaluate (default: the config's test_split)")
-    parser.add_argument("--num-clips", type=int, help="clips per video (multi-clip testing)")
+    parser.add_argument("--num-clips", type=positive_int,
+                        help="clips per video (multi-clip testing)")
     parser.add_argument("--num-crops", type=int, choices=[1, 3],
                         help="spatial crops per clip: 1 (centre) or 3 (left/centre/right)")
     parser.add_argument("--tsne", action="store_true", help="t-SNE of pre-logit features")
@@ -66,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         metrics, _ = _evaluate(args, run, out, args.titles[0] if args.titles else run.cfg.name)
         print(f"{run.split} ({_views(metrics)}/video): "
               f"{format_metrics(metrics, run.cfg.eval.topk)}")
-        print(f"report: {out}")
+        _print_skipped(metrics)
+        print(f"report: {safe_path(out)}")
         return 0
     return _compare(args, paths, runs)
 
@@ -75,6 +79,7 @@ def _compare(args: argparse.Namespace, paths, runs) -> int:
     """Several checkpoints: a report each, one table, one t-SNE figure with a panel each."""
     import os
 
+    from tagnet.eval.report import skipped_markdown
     from tagnet.eval.tables import fmt_pct, markdown_table
     from tagnet.eval.tsne import plot_tsne
     from tagnet.train.sweeps import slug
@@ -100,23 +105,31 @@ def _compare(args: argparse.Namespace, paths, runs) -> int:
         out = Path(os.path.relpath(common)) / f"compare_{split}"
     topk = runs[0].cfg.eval.topk
     header = ["model", *(f"top-{k}" for k in topk), "MCA", "MCA (mmaction2)", "checkpoint"]
-    rows, panels = [], {}
+    rows, panels, skips = [], {}, []
     for i, (path, run, title) in enumerate(zip(paths, runs, titles, strict=True)):
-        print(f"[{i + 1}/{len(runs)}] {title}: {path}")
+        print(f"[{i + 1}/{len(runs)}] {title}: {safe_path(path)}")
         m, preds = _evaluate(args, run, out / slug(title), title)
         rows.append([title, *(fmt_pct(m[f"top{k}"]) for k in topk), fmt_pct(m["mca"]),
                      fmt_pct(m["mca_mmaction2"]), str(path)])
         panels[title] = (preds.features, preds.labels)
+        _print_skipped(m)
+        if m["num_skipped"]:
+            skips.append(f"\n## {title}: skipped clips\n\n{skipped_markdown(m)}")
     table = markdown_table(header, rows, align="l" + "r" * (len(header) - 2) + "l")
     (out / "results.md").write_text(f"# {len(runs)} models on split {split!r} "
                                     f"({m['num_samples']} videos, {_views(m)} each)\n\n"
-                                    f"{table}\n")
+                                    f"{table}\n" + "".join(skips))
     print(table)
     if args.tsne:
         plot_tsne(panels, out / "tsne.png", runs[0].class_names,
                   max_points=runs[0].cfg.eval.tsne_max_points)
-    print(f"report: {out}")
+    print(f"report: {safe_path(out)}")
     return 0
+
+
+def _print_skipped(metrics: dict) -> None:
+    for row in metrics["skipped"]:
+        print(f"  skipped (not counted): {safe_path(row['path'])}: {row['reason']}")
 
 
 def _views(metrics: dict) -> str:
@@ -164,6 +177,10 @@ def _evaluate(args: argparse.Namespace, run: _Run, out, title: str):
     if list(dataset.classes) != run.class_names:
         raise ValueError(f"split {split!r} has other classes than the checkpoint "
                          f"{run.path} ({len(dataset.classes)} vs {len(run.class_names)})")
+    from tagnet.datasets.lists import check_labels
+    from tagnet.train.data import dataset_labels, label_origins
+
+    check_labels(dataset_labels(dataset), label_origins(dataset), len(run.class_names))
     views = cfg.eval.num_clips * cfg.eval.num_crops
     extra = {"split": split, "checkpoint": str(run.path), "epoch": run.ckpt["epoch"],
              "views": views, "num_clips": cfg.eval.num_clips, "num_crops": cfg.eval.num_crops}

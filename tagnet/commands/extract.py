@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from tagnet.commands._common import safe_path
+
 HELP = "write a backbone's token grids for a dataset (shards with clip ids) to train heads on"
 DESCRIPTION = """\
 Run a (frozen) backbone over every clip of a dataset, in evaluation mode with
@@ -102,6 +104,6 @@ def _run_locked(args: argparse.Namespace) -> int:
     count = extract_tokens(backbone, dataset, writer, batch_size=args.batch_size,
                            num_workers=args.workers, device=args.device, progress=True)
     index = writer.close()
-    print(f"wrote {count} token grids ({len(writer.shards)} shards) to {index.parent}; "
-          f"index {index}")
+    print(f"wrote {count} token grids ({len(writer.shards)} shards) to "
+          f"{safe_path(index.parent)}; index {safe_path(index)}")
     return 0

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from tagnet.commands._common import positive_int, safe_path
+
 HELP = "classify videos with a trained checkpoint: top-k class names and probabilities"
 DESCRIPTION = """\
 Classify one video or every video in a folder (recursively) with a checkpoint
@@ -11,7 +13,10 @@ written by `tagnet train`; clips are sampled and centre-cropped as in testing.
   tagnet predict clip.mp4 --checkpoint runs/gym99/best.pth
   tagnet predict videos/ --checkpoint runs/demo/tag_head --topk 3 --json preds.json
 
-Videos that cannot be decoded are reported and skipped.
+Videos that cannot be decoded (and symlink loops) are reported and skipped.
+--json keeps file names exactly: one that is not valid UTF-8 is written with
+JSON's \\udcXX escapes (Python's os.fsencode gives back the original bytes);
+printed names show such bytes as \\xXX.
 """
 
 
@@ -19,26 +24,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FOLDER")
     parser.add_argument("--checkpoint", "-k", required=True,
                         help="a .pth written by tagnet train, or a run folder (best.pth)")
-    parser.add_argument("--topk", type=int, default=5, help="classes to show per video (5)")
-    parser.add_argument("--num-clips", type=int, default=1, help="clips per video (1)")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--topk", type=positive_int, default=5,
+                        help="classes to show per video (5)")
+    parser.add_argument("--num-clips", type=positive_int, default=1,
+                        help="clips per video (1)")
+    parser.add_argument("--batch-size", type=positive_int, default=4)
     parser.add_argument("--json", metavar="FILE", help="also write the predictions as JSON")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def find_videos(inputs: list[str]) -> list[str]:
-    """Video files named directly or found (recursively, sorted) in folders."""
+    """Video files named directly or found (recursively, sorted) in folders; names in a
+    folder that cannot be read (symlink loops, links to nothing) are reported and skipped."""
     from pathlib import Path
 
-    from tagnet.datasets.csv_dataset import VIDEO_EXTENSIONS
+    from tagnet.datasets.csv_dataset import VIDEO_EXTENSIONS, find_video_files
 
     found = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found += sorted(str(f) for f in p.rglob("*")
-                            if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+            videos, unreadable = find_video_files(p)
+            found += videos
+            for path, reason in unreadable:
+                print(f"skipping '{safe_path(path)}': {reason}")
         elif p.is_file():
             found.append(str(p))
         else:
@@ -82,7 +92,7 @@ def predict_videos(paths: list[str], model, class_names: list[str], cfg, *, topk
         try:
             clip = ds[i][0]
         except VideoDecodeError as exc:
-            print(f"skipping '{path}': {exc}")
+            print(f"skipping: {safe_path(str(exc))}")  # the message names the file
             continue
         batch.append(clip)
         names.append(path)
@@ -101,19 +111,24 @@ def run(args: argparse.Namespace) -> int:
     from tagnet.train.distributed import resolve_device
     from tagnet.train.modeling import load_model
 
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        raise FileNotFoundError(f"--json {safe_path(args.json)}: folder "
+                                f"'{safe_path(Path(args.json).parent)}' does not exist; create "
+                                "it or write the JSON elsewhere")
     ckpt = Path(args.checkpoint)
     if ckpt.is_dir():
         ckpt = ckpt / "best.pth"
     device = resolve_device(args.device)
+    videos = find_videos(args.inputs)
     model, state = load_model(ckpt, device)
     cfg = Config.from_dict(state["config"])
-    results = predict_videos(find_videos(args.inputs), model, list(state["class_names"]), cfg,
+    results = predict_videos(videos, model, list(state["class_names"]), cfg,
                              topk=args.topk, num_clips=args.num_clips,
                              batch_size=args.batch_size, device=device)
+    if args.json:  # first, so that nothing printed below can lose it
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     for r in results:
-        print(r["path"])
+        print(safe_path(r["path"]))
         for j, t in enumerate(r["top"], 1):
             print(f"  {j}. {t['name']:<40s} {100 * t['prob']:6.2f}%")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0 if results else 1

@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from tagnet.commands._common import safe_path
+
 HELP = "edge counts, degree statistics and diagnostics of a graph topology on a token grid"
 DESCRIPTION = """\
 Print the edges per type and the degrees of a topology on a token grid, the
@@ -95,7 +97,9 @@ def _print_tables(s: dict, curves) -> None:
       f"max {_fmt(d['max'])}; per frame {[_fmt(v) for v in d['per_frame']]}")
     if s["spectrum"] is not None:
         sp = s["spectrum"]
-        p(f"spectrum of A: lambda_2 = {sp['lambda_2']:.6f}, lambda_min = {sp['lambda_min']:.6f},"
+        # one node has no second eigenvalue: summarize() gives lambda_2 = None
+        lam2 = "none (one node)" if sp["lambda_2"] is None else f"{sp['lambda_2']:.6f}"
+        p(f"spectrum of A: lambda_2 = {lam2}, lambda_min = {sp['lambda_min']:.6f},"
           f" spectral gap 1 - lambda_2 = {sp['gap']:.6f}, components {sp['components']}"
           + ("" if sp["symmetric"] else " (A not symmetric: real parts)"))
     else:
@@ -138,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     summary = summarize(topology, grid, args.K, args.alpha, tokens=tokens,
                         edge_weights=args.edge_weights)
     curves = None
-    if grid.num_nodes <= 20000:
+    if 2 <= grid.num_nodes <= 20000:  # one node has no pairs to smooth
         x = tokens if tokens is not None else _tokens(args, grid)
         curves = oversmoothing_curves(x, grid, topology, alphas=(0.0, args.alpha, 0.5),
                                       edge_weights=args.edge_weights)
@@ -152,12 +156,14 @@ def run(args: argparse.Namespace) -> int:
         plot_diagnostics(summary, topology, grid, tokens, curves, path=args.plot)
         summary["plot"] = args.plot
     if args.json:
-        json.dump(summary, sys.stdout, indent=1)
+        from tagnet.eval.report import jsonable
+
+        json.dump(jsonable(summary), sys.stdout, indent=1, allow_nan=False)  # NaN -> null
         print()
     else:
         _print_tables(summary, curves)
         if args.plot:
-            print(f"figure written to {args.plot}")
+            print(f"figure written to {safe_path(args.plot)}")
     return 0
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from tagnet.commands._common import safe_path
+
 HELP = "train a model from a YAML config (plus key=value overrides); resumable, DDP-ready"
 DESCRIPTION = """\
 Train a model end to end (or the head only, with model.freeze=backbone).
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     best = result["best"] or {}
-    print(f"run folder: {result['run_dir']}  (best epoch {best.get('epoch')}, "
+    print(f"run folder: {safe_path(result['run_dir'])}  (best epoch {best.get('epoch')}, "
           f"{best.get('metric')} {best.get('value')})")
     if "test" in result:
         print(f"test ({cfg.data.test_split}): {format_metrics(result['test'], cfg.eval.topk)}")

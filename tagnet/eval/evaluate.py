@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from tagnet.datasets.skips import SkipSummary
 from tagnet.eval.inference import Predictions, predict
 from tagnet.eval.metrics import classification_metrics
 from tagnet.eval.report import write_json, write_per_class_csv, write_predictions_csv
@@ -24,8 +25,14 @@ def evaluate(model: nn.Module, dataset: Dataset, class_names: Sequence[str], *,
     """Metrics of ``model`` on ``dataset``; with ``out_dir`` also the report files.
 
     Files written (rank 0 only): ``metrics.json`` (top-k, MCA, MCA as mmaction2
-    computes it, counts, ``extra``), ``per_class.csv``, ``predictions.csv``,
-    ``confusion.png`` and, with ``tsne``, ``tsne.png`` of the pre-logit features.
+    computes it, counts, the skipped clips, ``extra``), ``per_class.csv``,
+    ``predictions.csv``, ``confusion.png`` and, with ``tsne``, ``tsne.png`` of the
+    pre-logit features.
+
+    Clips are never substituted: with ``on_error="skip"`` a clip that is missing or cannot
+    be decoded is left out, ``num_samples`` and the per-class supports count the scored
+    clips only, and ``metrics["skipped"]`` lists the others as ``{"path", "reason"}``
+    (``num_skipped`` counts them). With ``on_error="raise"`` the first bad clip raises.
 
     Returns:
         ``(metrics without the confusion matrix, predictions)``
@@ -35,6 +42,9 @@ def evaluate(model: nn.Module, dataset: Dataset, class_names: Sequence[str], *,
     metrics = classification_metrics(preds.scores, preds.labels, len(class_names), topk)
     cm = metrics.pop("confusion")
     metrics["loss"] = preds.loss
+    skipped = skipped_clips(dataset, preds)
+    metrics["num_skipped"] = len(skipped)
+    metrics["skipped"] = [{"path": p, "reason": r} for p, r in skipped.items()]
     if out_dir is not None and (dist is None or dist.is_main):
         from tagnet.eval.plots import plot_confusion_matrix
 
@@ -54,4 +64,17 @@ def evaluate(model: nn.Module, dataset: Dataset, class_names: Sequence[str], *,
     return metrics, preds
 
 
-__all__ = ["evaluate"]
+def skipped_clips(dataset: Dataset, preds: Predictions) -> SkipSummary:
+    """The clips an evaluation left out: those the dataset dropped as missing when it was
+    built (not known for a :class:`~torch.utils.data.Subset`) and those that failed to
+    decode during :func:`~tagnet.eval.inference.predict`, each once, with its reason."""
+    out = SkipSummary()
+    if isinstance(getattr(dataset, "skipped", None), SkipSummary):
+        for path, reason in dataset.skipped.items():
+            out.add(path, reason, log_it=False)
+    for path, reason in preds.skipped:
+        out.add(path, reason, log_it=False)
+    return out
+
+
+__all__ = ["evaluate", "skipped_clips"]

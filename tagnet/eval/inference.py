@@ -10,7 +10,7 @@ averaged, the usual multi-clip protocol.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +31,9 @@ class Predictions:
         features: ``(N, C)`` pre-logit features (mean over views) or ``None``.
         paths: the clips' files (``meta["path"]``) or clip ids (``meta["id"]``, token
             shards) when the dataset gives them.
+        indices: ``(N,)`` dataset index of every scored clip (``meta["index"]``) or ``None``.
+        skipped: ``(path, reason)`` of the clips left out because they could not be decoded
+            (``data.on_error=skip``); they are in no other field.
     """
 
     scores: Tensor
@@ -38,6 +41,8 @@ class Predictions:
     loss: float
     features: Tensor | None = None
     paths: list[str] | None = None
+    indices: Tensor | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -85,7 +90,7 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str = "
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    scores, labels, feats, paths = [], [], [], []
+    scores, labels, feats, paths, indices, skipped = [], [], [], [], [], []
     it = loader
     if progress:
         from tqdm import tqdm
@@ -93,6 +98,10 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str = "
         it = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
     use_amp = amp and device.type == "cuda"
     for batch in it:
+        meta = batch[2] if len(batch) > 2 and isinstance(batch[2], dict) else {}
+        skipped += [(str(p), str(r)) for p, r, *_ in meta.get("left_out", ())]
+        if len(batch[1]) == 0:  # every clip of the batch was left out
+            continue
         clips, y = batch[0].to(device, non_blocking=True), batch[1]
         with torch.autocast(device.type, enabled=use_amp):
             p, f = forward_views(model, clips, features)
@@ -100,10 +109,11 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str = "
         labels.append(torch.as_tensor(y).long().cpu())
         if f is not None:
             feats.append(f.cpu())
-        meta = batch[2] if len(batch) > 2 and isinstance(batch[2], dict) else {}
         names = meta.get("path", meta.get("id"))  # video files, or token shards' clip ids
         if names is not None:
             paths.extend(str(s) for s in names)
+        if meta.get("index") is not None:
+            indices.extend(int(i) for i in meta["index"])
     model.train(was_training)
     num_classes = _num_classes(scores, model)
     out = Predictions(
@@ -112,6 +122,8 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str = "
         loss=0.0,
         features=torch.cat(feats) if feats else None,
         paths=paths or None,
+        indices=torch.tensor(indices, dtype=torch.long) if indices else None,
+        skipped=skipped,
     )
     if dist is not None and dist.distributed:
         out = _gather(out, dist)
@@ -128,23 +140,37 @@ def _num_classes(scores: list[Tensor], model: nn.Module) -> int:
 
 
 def _gather(out: Predictions, dist: DistInfo) -> Predictions:
-    """All ranks' strided shards -> the full dataset order (rank r held r, r+R, ...)."""
+    """All ranks' strided shards -> the full dataset order (rank r held r, r+R, ...).
+
+    Ordered by the clips' dataset indices when every rank has them (clips left out make
+    the shards uneven), else by the stride pattern."""
     import torch.distributed as tdist
 
     parts: list = [None] * dist.world_size
-    tdist.all_gather_object(parts, (out.scores, out.labels, out.features, out.paths))
+    tdist.all_gather_object(parts, (out.scores, out.labels, out.features, out.paths,
+                                    out.indices, out.skipped))
     n = sum(p[1].numel() for p in parts)
-    order = torch.cat([torch.arange(r, n, dist.world_size) for r in range(dist.world_size)])
-    inv = torch.empty_like(order)
-    inv[order] = torch.arange(n)
+    skipped = [s for p in parts for s in p[5]]
+    if all(p[4] is not None or p[1].numel() == 0 for p in parts):
+        index = torch.cat([p[4] if p[4] is not None else torch.empty(0, dtype=torch.long)
+                           for p in parts])
+        inv = index.argsort(stable=True)
+    else:
+        order = torch.cat([torch.arange(r, n, dist.world_size) for r in range(dist.world_size)])
+        inv = torch.empty_like(order)
+        inv[order] = torch.arange(n)
+        index = None
     scores = torch.cat([p[0] for p in parts])[inv]
     labels = torch.cat([p[1] for p in parts])[inv]
-    feats = torch.cat([p[2] for p in parts])[inv] if parts[0][2] is not None else None
+    # a rank that scored no clip has no features and no paths
+    feats = [p[2] for p in parts if p[2] is not None]
+    feats = torch.cat(feats)[inv] if feats else None
     paths = None
-    if parts[0][3] is not None:
-        flat = [s for p in parts for s in p[3]]
+    if any(p[3] is not None for p in parts):
+        flat = [s for p in parts for s in p[3] or ()]
         paths = [flat[i] for i in inv.tolist()]
-    return Predictions(scores, labels, 0.0, feats, paths)
+    return Predictions(scores, labels, 0.0, feats, paths,
+                       index[inv] if index is not None else None, skipped)
 
 
 __all__ = ["Predictions", "predict", "forward_views", "unwrap"]

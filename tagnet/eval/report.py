@@ -78,8 +78,20 @@ def format_metrics(metrics: dict, topk: Sequence[int] = (1, 5)) -> str:
     parts = [f"top{k} {100 * metrics[f'top{k}']:.2f}" for k in topk if f"top{k}" in metrics]
     parts.append(f"MCA {100 * metrics['mca']:.2f}")
     parts.append(f"MCA(mmaction2) {100 * metrics['mca_mmaction2']:.2f}")
-    return "  ".join(parts) + f"  (n={metrics['num_samples']})"
+    skipped = metrics.get("num_skipped", 0)
+    note = f", {skipped} clip{'s' * (skipped != 1)} skipped" if skipped else ""
+    return "  ".join(parts) + f"  (n={metrics['num_samples']}{note})"
+
+
+def skipped_markdown(metrics: dict) -> str:
+    """A markdown list of the clips an evaluation left out, with reasons ("" if none)."""
+    rows = metrics.get("skipped") or []
+    if not rows:
+        return ""
+    lines = [f"- `{r['path']}`: {r['reason']}" for r in rows]
+    return (f"{len(rows)} clip{'s' * (len(rows) != 1)} left out (not scored, not counted in n):"
+            "\n\n" + "\n".join(lines) + "\n")
 
 
 __all__ = ["write_json", "write_per_class_csv", "write_predictions_csv", "jsonable",
-           "format_metrics"]
+           "format_metrics", "skipped_markdown"]

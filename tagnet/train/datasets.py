@@ -91,7 +91,12 @@ def _video_dataset(cfg: Config, split: str, root: str, kwargs: dict) -> Dataset:
         if lst is None:
             raise ValueError(f"data.dataset=csv: split {split!r} has no list; set "
                              "data.train_list, data.val_list and data.test_list (CSV files)")
-        return CsvVideoDataset(os.path.expanduser(lst), root, **kwargs)
+        classes = None  # every split is labelled with the training list's class names
+        if split != d.train_split and d.train_list:
+            from tagnet.datasets.csv_dataset import classes_from_rows, read_release_csv
+
+            classes = classes_from_rows(read_release_csv(os.path.expanduser(d.train_list)))
+        return CsvVideoDataset(os.path.expanduser(lst), root, classes=classes, **kwargs)
     if d.dataset == "folder":
         from tagnet.datasets import VideoFolderDataset
 

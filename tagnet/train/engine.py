@@ -103,8 +103,8 @@ class Trainer:
         self.best: dict | None = None
         self.last_metrics: dict = {}
         self.skipped = SkipSummary()  # files the loader workers skipped (on_error="skip")
-        self._skips_reported = 0
         self.bad_steps = 0  # consecutive steps with a non-finite loss (skipped)
+        self._skips_logged: set[tuple[str, str]] = set()  # (split, path) with a "skip" record
 
     # ------------------------------------------------------------------ loop
     def steps_per_epoch(self) -> int:
@@ -153,10 +153,20 @@ class Trainer:
                 self.save("last.pth")
         if bar is not None:
             bar.close()
-        if len(self.skipped) > self._skips_reported:
-            self._skips_reported = len(self.skipped)
-            self.logger.info(f"training data: {self.skipped}", skipped=len(self.skipped))
+        if self._log_skips("train", self.skipped.items(), epoch, "replaced by the next clip"):
+            self.logger.info(f"training data: {self.skipped}; each was replaced by the next "
+                             "clip of the list (log.jsonl has a 'skip' record per clip)",
+                             skipped=len(self.skipped))
         return self._epoch_stats()
+
+    def _log_skips(self, split: str, skips, epoch: int, action: str) -> int:
+        """One ``"skip"`` record (split, path, reason) per clip not logged before; the count."""
+        new = [(p, r) for p, r in skips if (split, p) not in self._skips_logged]
+        for path, reason in new:
+            self._skips_logged.add((split, path))
+            self.logger.log("skip", split=split, path=path, reason=reason, epoch=epoch + 1,
+                            action=action)
+        return len(new)
 
     def _step(self, group: list, epoch: int = 0, total: int = 0) -> None:
         n_group = sum(len(b[1]) for b in group)
@@ -211,7 +221,10 @@ class Trainer:
         m = classification_metrics(preds.scores, preds.labels, len(self.class_names),
                                    self.cfg.eval.topk)
         m.pop("confusion")
-        return {"loss": preds.loss, **m}
+        if self._log_skips(self.val_name, preds.skipped, self.epoch - 1, "left out"):
+            self.logger.info(f"{self.val_name}: {len(preds.skipped)} clip(s) could not be "
+                             "decoded and are left out of its metrics ('skip' records)")
+        return {"loss": preds.loss, "num_skipped": len(preds.skipped), **m}
 
     def fit(self) -> dict:
         """Train from the current state to ``train.epochs``; returns the best record."""
