@@ -18,7 +18,6 @@ every call.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models import resnet as tv2d
 
@@ -71,8 +70,8 @@ class ShiftConv2d(nn.Conv2d, FrameAware):
         return new
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(temporal_shift(x, self.num_frames, self.shift_div), self.weight,
-                        self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._conv_forward(temporal_shift(x, self.num_frames, self.shift_div),
+                                  self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", shift_div={self.shift_div}"
