@@ -233,7 +233,7 @@ class ActionCentricReasoner(nn.Module):
     :math:`\partial D/\partial r = \mathrm{BN}'\,\sigma(M)` and
     :math:`\partial D/\partial M = \hat r\,\sigma'(M)`; in particular with the
     zero-initialised BN the locator gets no gradient through the distribution at the start.
-    ``gate`` is what tagnet called ``"add"`` before (and what ../PAPER.md writes for the
+    ``gate`` is what tagnet called ``"add"`` before (and what the project's PAPER.md writes for the
     adding form, read as "adding to ``X``"); it is kept as an option, as is ``scale``
     (the scaling form, which also multiplies by ``X``).
 

@@ -407,3 +407,21 @@ def test_atr_maps_command_writes_the_documented_figures(tmp_path, capsys):
                      "class_names": classes, "epoch": 0}, plain)
     assert main(["atr", "maps", "-k", str(plain)]) == 1
     assert "without ATR blocks; tagnet atr maps needs an atr_* model" in capsys.readouterr().err
+
+
+def test_former_default_is_channel_taps_with_the_gate_form():
+    """A block saved before shared taps and the new add form loads into these options."""
+    former = ["locator.reduce.weight", "locator.motion.weight", "locator.appearance.weight",
+              "locator.condense.weight", "locator.condense.bias",
+              "reasoner.reasoners.0.temporal.weight", "reasoner.reasoners.0.channel.weight",
+              "reasoner.reasoners.0.channel.bias", "reasoner.reasoners.1.temporal.weight",
+              "reasoner.reasoners.1.channel.weight", "reasoner.reasoners.1.channel.bias",
+              "reasoner.norms.0.weight", "reasoner.norms.0.bias", "reasoner.bn.weight",
+              "reasoner.bn.bias", "reasoner.bn.running_mean", "reasoner.bn.running_var",
+              "reasoner.bn.num_batches_tracked"]
+    block = ATRBlock(16, reduction=4, ear_taps="channel", distribution="gate")
+    assert list(block.state_dict()) == former
+    new = list(ATRBlock(16, reduction=4).state_dict())
+    assert [k for k in new if k not in former] == ["reasoner.map_gain",
+                                                   "reasoner.reasoners.0.taps",
+                                                   "reasoner.reasoners.1.taps"]
