@@ -6,22 +6,57 @@ r"""The ATR block (Action-centric Temporal-relational Reasoning), a residual plu
       |-> ARL: reduce 1x1 C -> C/r = X_r
       |        motion     = condense(dw3x3_m(X_r(t+1) - X_r(t)))   (X_r(T+1) := X_r(T))
       |        appearance = condense(dw3x3_a(X_r(t)))             (the SAME condense conv)
-      |        M_t = motion + appearance                          (B, 1, T, H, W)
-      |-> EAR: v_t = sum_ij softmax_ij(M_t) X_t(i, j)             (B, T, C)
-      |        r = reasoner_n(... ReLU(LN(reasoner_1(v))) ...)    (B, T, C)
-      |        D_t = BN(r_t) * sigmoid(M_t)                       ("add")
-      |           or X_t * BN(r_t) * sigmoid(M_t)                 ("scale")
+      |        M_t = motion + appearance    (locator_cues: both / appearance / motion)
+      |-> EAR: v_t = sum_ij softmax_ij(M_t) X_t(i, j)   (aggregation="action"; "uniform": mean)
+      |        r = R_n(... ReLU(LN(R_1(v))) ...),  R(v)_t = W_c sum_s A_ts v_s + b
+      |            A: banded T x T from 2k+1 taps (reasoner="efficient")
+      |               or softmax(theta(v) phi(v)^T / sqrt(d)) (reasoner="graph")
+      |        D_t = BN(r_t) + gamma * sigmoid(M_t)        (distribution="add")
+      |           or BN(r_t) * sigmoid(M_t)                ("gate")
+      |           or X_t * BN(r_t) * sigmoid(M_t)          ("scale")
       '-> Y = X + D
 
-Every operation is a plain module (convolutions, linears, norms) or an ``einsum``, so
-:class:`torch.utils.flop_counter.FlopCounterMode` counts the block's multiply-adds.
+Every operation with multiply-adds is a plain module (convolutions, linears) or a matrix
+product, so :class:`torch.utils.flop_counter.FlopCounterMode` counts the block's multiply-adds.
 """
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-DISTRIBUTIONS = ("add", "scale")
+REASONERS = ("efficient", "graph")
+EAR_TAPS = ("shared", "channel")
+LOCATOR_CUES = ("both", "appearance", "motion")
+AGGREGATIONS = ("action", "uniform")
+DISTRIBUTIONS = ("add", "gate", "scale")
+DISTRIBUTION_MAPS = ("action", "uniform")
+
+
+def _check_choice(name: str, value, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} {value!r} is unknown; known: {', '.join(choices)}")
+
+
+def banded(taps: Tensor, T: int) -> Tensor:
+    r"""The ``T x T`` banded Toeplitz matrix of ``2k+1`` taps: :math:`A_{ts} = w_{s-t}`.
+
+    ``taps`` is ``(..., 2k+1)`` with ``taps[..., j + k]`` = :math:`w_j`; the result is
+    ``(..., T, T)``, zero outside the band (the zero padding of a temporal convolution).
+
+    Example:
+        >>> banded(torch.tensor([1., 2., 3.]), 3)
+        tensor([[2., 3., 0.],
+                [1., 2., 3.],
+                [0., 1., 2.]])
+    """
+    k = (taps.size(-1) - 1) // 2
+    t = torch.arange(T, device=taps.device)
+    offset = t[None, :] - t[:, None] + k  # (T, T): s - t + k
+    inside = (offset >= 0) & (offset <= 2 * k)
+    return taps[..., offset.clamp(0, 2 * k)] * inside
 
 
 class ActionRegionLocator(nn.Module):
@@ -33,7 +68,8 @@ class ActionRegionLocator(nn.Module):
             + \mathrm{cond}(\mathrm{dw}_a(X_r(t)))
 
     ``dw_m``, ``dw_a`` are depth-wise 3x3 convolutions (one per path) and ``cond`` is one
-    1x1 convolution ``C/r -> 1`` whose weights both paths share.
+    1x1 convolution ``C/r -> 1`` whose weights both paths share. ``cues="appearance"`` or
+    ``"motion"`` keeps one term (and builds only its convolution; ATR's Table 3).
 
     The paper does not define the last frame's difference. Here
     :math:`X_r(T+1) := X_r(T)`, so the last frame's difference is zero and its motion term is
@@ -44,88 +80,212 @@ class ActionRegionLocator(nn.Module):
     Args:
         channels (int): input channels ``C``.
         hidden (int): reduced channels ``C/r`` (at least 1).
+        cues (str): ``"both"``, ``"appearance"`` or ``"motion"``.
 
     Shapes:
         - input: ``(B, C, T, H, W)``; output: ``(B, 1, T, H, W)``.
     """
 
-    def __init__(self, channels: int, hidden: int) -> None:
+    def __init__(self, channels: int, hidden: int, cues: str = "both") -> None:
         super().__init__()
+        _check_choice("locator_cues", cues, LOCATOR_CUES)
+        self.cues = cues
         self.reduce = nn.Conv3d(channels, hidden, 1, bias=False)
         dw = dict(kernel_size=(1, 3, 3), padding=(0, 1, 1), groups=hidden, bias=False)
-        self.motion = nn.Conv3d(hidden, hidden, **dw)
-        self.appearance = nn.Conv3d(hidden, hidden, **dw)
+        self.motion = nn.Conv3d(hidden, hidden, **dw) if cues != "appearance" else None
+        self.appearance = nn.Conv3d(hidden, hidden, **dw) if cues != "motion" else None
         self.condense = nn.Conv3d(hidden, 1, 1)
 
-    def parts(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The motion and appearance terms, each ``(B, 1, T, H, W)``."""
+    def parts(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """The motion and appearance terms, each ``(B, 1, T, H, W)`` (``None`` when off)."""
         xr = self.reduce(x)  # (B, C/r, T, H, W)
-        diff = torch.cat([xr[:, :, 1:] - xr[:, :, :-1], torch.zeros_like(xr[:, :, -1:])], 2)
-        return self.condense(self.motion(diff)), self.condense(self.appearance(xr))
+        motion = appearance = None
+        if self.motion is not None:
+            diff = torch.cat([xr[:, :, 1:] - xr[:, :, :-1], torch.zeros_like(xr[:, :, -1:])], 2)
+            motion = self.condense(self.motion(diff))
+        if self.appearance is not None:
+            appearance = self.condense(self.appearance(xr))
+        return motion, appearance
 
     def forward(self, x: Tensor) -> Tensor:
         motion, appearance = self.parts(x)
-        return motion + appearance
+        if motion is None:
+            return appearance
+        return motion if appearance is None else motion + appearance
 
 
 class TemporalReasoner(nn.Module):
-    r"""One efficient reasoner: a temporal convolution shared over time, then a channel transform.
+    r"""One efficient reasoner (ER): a temporal relation shared over time, then a channel transform.
 
     .. math::
-        r_t = W \Big(\sum_{j=-k}^{k} w_j \odot v_{t+j}\Big) + b, \qquad v_s = 0
+        r_t = W_c \sum_{j=-k}^{k} w_j v_{t+j} + b
+            = W_c \sum_{s=1}^{T} A_{ts} v_s + b, \qquad A_{ts} = w_{s-t},\; v_s = 0
         \text{ outside } 1..T
 
-    ``w_j`` are per-channel taps (a depth-wise convolution with ``2k+1`` taps, the same at
-    every time step, whatever the clip) and ``W, b`` a linear map ``c_in -> c_out``.
+    With ``taps="shared"`` (the paper's operator) :math:`w_{-k} \dots w_k` are ``2k+1``
+    scalars, the same for every time step, channel and clip: :math:`A` is the banded
+    ``T x T`` matrix of :func:`banded` (instance-agnostic). ``taps="channel"`` gives every
+    channel its own ``2k+1`` taps (a depth-wise convolution, ``c_in (2k+1)`` weights), a
+    generalisation. ``W_c, b`` are a linear map ``c_in -> c_out``.
 
     Shapes:
         - input: ``(B, T, c_in)``; output: ``(B, T, c_out)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, k: int = 1) -> None:
+    def __init__(self, in_channels: int, out_channels: int, k: int = 1,
+                 taps: str = "shared") -> None:
         super().__init__()
-        self.temporal = nn.Conv1d(in_channels, in_channels, 2 * k + 1, padding=k,
-                                  groups=in_channels, bias=False)
+        _check_choice("ear_taps", taps, EAR_TAPS)
+        self.k, self.mode = k, taps
+        if taps == "shared":
+            self.taps = nn.Parameter(torch.empty(2 * k + 1))
+            bound = 1 / math.sqrt(2 * k + 1)  # nn.Conv1d's default for a fan-in of 2k+1
+            nn.init.uniform_(self.taps, -bound, bound)
+        else:
+            self.temporal = nn.Conv1d(in_channels, in_channels, 2 * k + 1, padding=k,
+                                      groups=in_channels, bias=False)
         self.channel = nn.Linear(in_channels, out_channels)
 
+    def relation(self, v: Tensor) -> Tensor:
+        """The ``T x T`` relation :math:`A` ``(B, T, T)`` (the channel mean for ``"channel"``)."""
+        B, T = v.shape[:2]
+        if self.mode == "shared":
+            return banded(self.taps, T).expand(B, T, T)
+        return banded(self.temporal.weight[:, 0], T).mean(0).expand(B, T, T)
+
     def forward(self, v: Tensor) -> Tensor:
-        v = self.temporal(v.transpose(1, 2)).transpose(1, 2)  # (B, T, c_in)
-        return self.channel(v)
+        C = v.size(-1)
+        weight = self.taps.expand(C, 1, -1) if self.mode == "shared" else self.temporal.weight
+        v = F.conv1d(v.transpose(1, 2), weight, padding=self.k, groups=C)  # (B, c_in, T)
+        return self.channel(v.transpose(1, 2))
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, taps={self.mode!r}"
+
+
+class GraphReasoner(nn.Module):
+    r"""The graph-based reasoner (GR) ATR is compared with: a learned, per-clip ``T x T`` graph.
+
+    .. math::
+        A = \mathrm{softmax}_s\!\Big(\frac{(v W_\theta)(v W_\phi)^\top}{\sqrt d}\Big),
+        \qquad r_t = W_c \sum_{s=1}^{T} A_{ts} v_s + b
+
+    One GCN-style message passing step over a fully connected graph of the ``T`` frame
+    vectors, whose adjacency is computed from the features (instance-specific, as in
+    space-time region graphs), then the same channel transform as :class:`TemporalReasoner`.
+    ``W_theta, W_phi`` map ``c_in -> d`` (no bias).
+
+    Shapes:
+        - input: ``(B, T, c_in)``; output: ``(B, T, c_out)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, embed: int) -> None:
+        super().__init__()
+        self.embed = embed
+        self.theta = nn.Linear(in_channels, embed, bias=False)
+        self.phi = nn.Linear(in_channels, embed, bias=False)
+        self.channel = nn.Linear(in_channels, out_channels)
+
+    def relation(self, v: Tensor) -> Tensor:
+        """The adjacency :math:`A` ``(B, T, T)``, rows summing to 1."""
+        scores = torch.bmm(self.theta(v), self.phi(v).transpose(1, 2))  # (B, T, T)
+        return (scores / math.sqrt(self.embed)).softmax(dim=-1)
+
+    def forward(self, v: Tensor) -> Tensor:
+        return self.channel(torch.bmm(self.relation(v), v))
 
 
 class ActionCentricReasoner(nn.Module):
     r"""EAR: aggregate each frame into one vector, reason over time, distribute back.
 
-    .. math::
-        a_t = \mathrm{softmax}_{ij}(M_t), \quad v_t = \sum_{ij} a_{t,ij} X_t(i, j), \quad
-        D_t = \mathrm{BN}(r_t)\,\sigma(M_t) \;(\text{add}) \;\text{ or }\;
-        X_t \odot \mathrm{BN}(r_t)\,\sigma(M_t) \;(\text{scale})
+    Aggregation (``aggregation="action"``, the action-centric feature aggregation, AFA):
 
-    and :math:`r = R_n(\dots \mathrm{ReLU}(\mathrm{LN}(R_1(v))))`, ``n`` stacked
-    :class:`TemporalReasoner` s of widths ``C -> C/r -> ... -> C/r -> C`` (our reading: a
-    bottleneck keeps the channel transforms at ``2 C^2 / r`` weights; ``C -> C`` for one
-    reasoner). Without an actionness map (ATR-sim) ``a_t`` is uniform (global average
-    pooling) and :math:`\sigma(M_t)` is replaced by 1 (plain broadcast).
+    .. math::
+        a_t = \mathrm{softmax}_{ij}(M_t), \qquad v_t = \sum_{ij} a_{t,ij} X_t(i, j)
+
+    and with ``"uniform"`` :math:`a_{t,ij} = 1/(HW)` (global average pooling). Reasoning:
+    :math:`r = R_n(\dots \mathrm{ReLU}(\mathrm{LN}(R_1(v))))`, ``n = num_reasoners`` stacked
+    :class:`TemporalReasoner` s (``reasoner="efficient"``) or :class:`GraphReasoner` s
+    (``"graph"``) of widths ``C -> C/r -> ... -> C/r -> C`` (our reading: a bottleneck keeps
+    the channel transforms at ``2 C^2 / r`` weights; ``C -> C`` for one reasoner).
+    Distribution, with :math:`\hat r_t = \mathrm{BN}(r_t)` broadcast over the positions and
+    :math:`g_t = \sigma(M_t)` broadcast over the channels:
+
+    .. math::
+        D_t = \hat r_t + \gamma \odot g_t \;(\text{add}), \qquad
+        D_t = \hat r_t \odot g_t \;(\text{gate}), \qquad
+        D_t = X_t \odot \hat r_t \odot g_t \;(\text{scale})
+
+    with a per-channel gain :math:`\gamma \in \mathbb{R}^C`. ``distribution_map="uniform"``
+    replaces :math:`g_t` by 1 in ``gate``/``scale`` and drops the map term of ``add`` (so
+    ``add`` and ``gate`` coincide: :math:`D_t = \hat r_t`).
+
+    Why ``add`` is the adding form. The paper prefers adding because it keeps the
+    derivatives of its two modules, the locator (``M``) and the reasoner (``r``),
+    independent. With the sum,
+
+    .. math::
+        \frac{\partial D_t}{\partial r_t} = \mathrm{diag}(\mathrm{BN}'), \qquad
+        \frac{\partial D_t}{\partial M_t} = \gamma\,\sigma'(M_t):
+
+    the reasoner's gradient does not depend on ``M`` and the locator's does not depend on
+    ``r``. The product :math:`\hat r_t g_t` (``gate``) couples them:
+    :math:`\partial D/\partial r = \mathrm{BN}'\,\sigma(M)` and
+    :math:`\partial D/\partial M = \hat r\,\sigma'(M)`; in particular with the
+    zero-initialised BN the locator gets no gradient through the distribution at the start.
+    ``gate`` is what tagnet called ``"add"`` before (and what the project's PAPER.md writes for the
+    adding form, read as "adding to ``X``"); it is kept as an option, as is ``scale``
+    (the scaling form, which also multiplies by ``X``).
 
     Args:
-        channels (int): ``C``. hidden (int): ``C/r``. k (int): temporal half-window.
-        n_reasoners (int): stacked reasoners (2). distribution (str): ``"add"`` or ``"scale"``.
+        channels (int): ``C``. hidden (int): ``C/r``, also the graph reasoner's ``d``.
+        k (int): the efficient reasoner's temporal half-window.
+        num_reasoners (int): stacked reasoners (2).
+        distribution (str): ``"add"``, ``"gate"`` or ``"scale"``.
+        reasoner (str): ``"efficient"`` or ``"graph"``.
+        ear_taps (str): ``"shared"`` or ``"channel"`` (efficient reasoners only).
+        aggregation (str): ``"action"`` or ``"uniform"``.
+        distribution_map (str): ``"action"`` (use :math:`\sigma(M)`) or ``"uniform"``.
     """
 
-    def __init__(self, channels: int, hidden: int, k: int = 1, n_reasoners: int = 2,
-                 distribution: str = "add") -> None:
+    def __init__(self, channels: int, hidden: int, k: int = 1, num_reasoners: int = 2,
+                 distribution: str = "add", *, reasoner: str = "efficient",
+                 ear_taps: str = "shared", aggregation: str = "action",
+                 distribution_map: str = "action") -> None:
         super().__init__()
-        widths = [channels] + [hidden] * (n_reasoners - 1) + [channels]
-        self.reasoners = nn.ModuleList(
-            TemporalReasoner(a, b, k) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        _check_choice("distribution", distribution, DISTRIBUTIONS)
+        _check_choice("reasoner", reasoner, REASONERS)
+        _check_choice("aggregation", aggregation, AGGREGATIONS)
+        _check_choice("distribution_map", distribution_map, DISTRIBUTION_MAPS)
+        widths = [channels] + [hidden] * (num_reasoners - 1) + [channels]
+        pairs = list(zip(widths[:-1], widths[1:], strict=True))
+        if reasoner == "efficient":
+            layers = (TemporalReasoner(a, b, k, ear_taps) for a, b in pairs)
+        else:
+            layers = (GraphReasoner(a, b, hidden) for a, b in pairs)
+        self.reasoners = nn.ModuleList(layers)
         self.norms = nn.ModuleList(nn.LayerNorm(w) for w in widths[1:-1])
         self.bn = nn.BatchNorm1d(channels)
-        self.distribution = distribution
+        self.map_gain = nn.Parameter(torch.ones(channels)) \
+            if distribution == "add" and distribution_map == "action" else None
+        self.distribution, self.reasoner_kind = distribution, reasoner
+        self.aggregation, self.distribution_map = aggregation, distribution_map
+
+    @property
+    def uses_map(self) -> bool:
+        """Whether aggregation or distribution reads the actionness map."""
+        return "action" in (self.aggregation, self.distribution_map)
 
     @staticmethod
     def aggregation_weights(m: Tensor) -> Tensor:
         """Spatial softmax of ``M`` ``(B, 1, T, H, W)`` -> ``(B, T, H*W)``, summing to 1."""
         return m.flatten(3).squeeze(1).softmax(dim=-1)
+
+    def aggregate(self, x: Tensor, m: Tensor | None) -> Tensor:
+        """Frame vectors ``v`` ``(B, T, C)``."""
+        if self.aggregation == "uniform":
+            return x.mean(dim=(3, 4)).transpose(1, 2)
+        return torch.einsum("bcts,bts->btc", x.flatten(3), self.aggregation_weights(m))
 
     def reason(self, v: Tensor) -> Tensor:
         """``(B, T, C) -> (B, T, C)`` through the stacked reasoners."""
@@ -137,12 +297,15 @@ class ActionCentricReasoner(nn.Module):
 
     def forward(self, x: Tensor, m: Tensor | None = None) -> Tensor:
         """The distributed term ``D`` ``(B, C, T, H, W)`` (without the residual ``X``)."""
-        if m is None:
-            v = x.mean(dim=(3, 4)).transpose(1, 2)  # (B, T, C)
+        if self.uses_map and m is None:
+            raise ValueError("this reasoner reads the actionness map (aggregation or "
+                             "distribution_map 'action'); pass m")
+        r = self.bn(self.reason(self.aggregate(x, m)).transpose(1, 2))[..., None, None]
+        g = torch.sigmoid(m) if self.distribution_map == "action" else None  # (B, 1, T, H, W)
+        if self.distribution == "add":
+            d = r if g is None else r + self.map_gain.view(-1, 1, 1, 1) * g
         else:
-            v = torch.einsum("bcts,bts->btc", x.flatten(3), self.aggregation_weights(m))
-        r = self.bn(self.reason(v).transpose(1, 2))[..., None, None]  # (B, C, T, 1, 1)
-        d = r if m is None else r * torch.sigmoid(m)
+            d = r if g is None else r * g
         return x * d if self.distribution == "scale" else d.expand_as(x)
 
 
@@ -150,20 +313,41 @@ class ATRBlock(nn.Module):
     r"""The ATR block: :class:`ActionRegionLocator` + :class:`ActionCentricReasoner`, residual.
 
     :math:`Y = X + D(X)`; see the module docstring for the pipeline. By default the final
-    BatchNorm's scale starts at zero, so a freshly inserted block is the identity and a
-    pre-trained backbone keeps its outputs until training moves it (our choice; the paper
-    does not say).
+    BatchNorm's scale (and the ``add`` form's map gain) start at zero, so a freshly inserted
+    block is the identity and a pre-trained backbone keeps its outputs until training moves
+    it (our choice; the paper does not say).
+
+    The switches of ATR's ablations (Tables 2-4):
+
+    ==================  =============================================  =================
+    switch              values (default first)                         what changes
+    ==================  =============================================  =================
+    reasoner            efficient, graph                               banded vs learned A
+    ear_taps            shared, channel                                2k+1 vs C(2k+1) taps
+    num_reasoners       2 (any n >= 1)                                 ER x n / GR x n
+    locator_cues        both, appearance, motion                       terms of M
+    aggregation         action, uniform                                AFA on / off
+    distribution_map    action, uniform                                sigma(M) or 1
+    distribution        add, gate, scale                               form of D
+    locator             (built when M is used) False = ATR-sim         uniform both ways
+    ==================  =============================================  =================
+
+    ``locator=False`` (ATR-sim) means uniform aggregation and distribution. Contradictions
+    raise: ``locator=False`` with ``aggregation``/``distribution_map="action"`` or with
+    ``locator_cues``; ``locator=True`` or ``locator_cues`` with both uniform (the map would
+    be computed and never read).
 
     Args:
         channels (int): input channels ``C``.
         reduction (int): ``r`` of the reduced width ``C/r`` (16).
-        k (int): the reasoner's temporal half-window, ``2k+1`` taps (1).
-        n_reasoners (int): stacked reasoners (2).
-        distribution (str): ``"add"`` (``BN(r) * sigmoid(M)``) or ``"scale"``
-            (``X * BN(r) * sigmoid(M)``).
-        locator (bool): use the ARL; ``False`` is ATR-sim (global average pooling and
-            broadcast).
-        zero_init (bool): start the final BatchNorm's scale at zero (True).
+        k (int): the efficient reasoner's temporal half-window, ``2k+1`` taps (1).
+        num_reasoners (int): stacked reasoners (2).
+        distribution (str): ``"add"``, ``"gate"`` or ``"scale"`` (see
+            :class:`ActionCentricReasoner`).
+        locator (bool, optional): build the ARL; default: when the map is used.
+        reasoner, ear_taps, locator_cues, aggregation, distribution_map (str): the table
+            above (``None`` takes the default).
+        zero_init (bool): start the final BatchNorm's scale and the map gain at zero (True).
         min_channels (int): floor of the reduced width: ``hidden = max(C // r,
             min(C, min_channels))`` (8). With few channels ``C // r`` would be 0, and a width
             of 1 or 2 would let the reasoners' LayerNorm erase the signal (LayerNorm over one
@@ -182,43 +366,72 @@ class ATRBlock(nn.Module):
         torch.Size([16, 64, 7, 7])
     """
 
-    def __init__(self, channels: int, reduction: int = 16, k: int = 1, n_reasoners: int = 2,
-                 distribution: str = "add", locator: bool = True, *,
-                 zero_init: bool = True, min_channels: int = 8) -> None:
+    def __init__(self, channels: int, reduction: int = 16, k: int = 1, num_reasoners: int = 2,
+                 distribution: str = "add", locator: bool | None = None, *,
+                 reasoner: str | None = None, ear_taps: str | None = None,
+                 locator_cues: str | None = None, aggregation: str | None = None,
+                 distribution_map: str | None = None, zero_init: bool = True,
+                 min_channels: int = 8) -> None:
         super().__init__()
         for name, value, low in (("channels", channels, 1), ("reduction", reduction, 1),
-                                 ("k", k, 0), ("n_reasoners", n_reasoners, 1),
+                                 ("k", k, 0), ("num_reasoners", num_reasoners, 1),
                                  ("min_channels", min_channels, 1)):
-            if not isinstance(value, int) or value < low:
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"ATRBlock {name} must be an integer >= {low}, got {value!r}")
-        if distribution not in DISTRIBUTIONS:
-            raise ValueError(f"distribution {distribution!r} is unknown; known: "
-                             f"{', '.join(DISTRIBUTIONS)}")
+        aggregation, distribution_map, cues = _resolve_locator(
+            locator, locator_cues, aggregation, distribution_map)
+        if reasoner == "graph" and ear_taps is not None:
+            raise ValueError(f"ear_taps={ear_taps!r} sets the efficient reasoner's taps, but "
+                             "reasoner='graph' has none (its T x T graph comes from the "
+                             "features); drop one of them")
         self.channels, self.reduction, self.k = channels, reduction, k
         self.hidden = max(channels // reduction, min(channels, min_channels))
-        self.locator = ActionRegionLocator(channels, self.hidden) if locator else None
-        self.reasoner = ActionCentricReasoner(channels, self.hidden, k, n_reasoners,
-                                              distribution)
+        self.locator = ActionRegionLocator(channels, self.hidden, cues) if cues else None
+        self.reasoner = ActionCentricReasoner(
+            channels, self.hidden, k, num_reasoners, distribution,
+            reasoner=reasoner or "efficient", ear_taps=ear_taps or "shared",
+            aggregation=aggregation, distribution_map=distribution_map)
         if zero_init:
             nn.init.zeros_(self.reasoner.bn.weight)
+            if self.reasoner.map_gain is not None:
+                nn.init.zeros_(self.reasoner.map_gain)
 
     def forward(self, x: Tensor, num_frames: int | None = None) -> Tensor:
         folded = x.dim() == 4
         x = self._unfold(x, num_frames) if folded else x
-        if x.dim() != 5 or x.size(1) != self.channels:
-            raise ValueError(f"ATRBlock({self.channels}) expects (B, {self.channels}, T, H, W) "
-                             f"or (B*T, {self.channels}, H, W) input, got {tuple(x.shape)}")
+        self._check(x)
         m = self.locator(x) if self.locator is not None else None
         y = x + self.reasoner(x, m)
         return y.transpose(1, 2).reshape(-1, *y.shape[1:2], *y.shape[3:]) if folded else y
 
     def aggregation_weights(self, x: Tensor, num_frames: int | None = None) -> Tensor:
-        """Per-frame spatial weights ``(B, T, H, W)`` (uniform for ATR-sim)."""
+        """Per-frame spatial weights ``(B, T, H, W)`` (uniform without AFA)."""
         x = self._unfold(x, num_frames) if x.dim() == 4 else x
         B, _, T, H, W = x.shape
-        if self.locator is None:
+        if self.reasoner.aggregation == "uniform":
             return x.new_full((B, T, H, W), 1.0 / (H * W))
         return self.reasoner.aggregation_weights(self.locator(x)).view(B, T, H, W)
+
+    @torch.no_grad()
+    def explain(self, x: Tensor, num_frames: int | None = None) -> dict[str, Tensor | None]:
+        """What the block computes on ``x``, for figures (ATR's Figs. 4 and 5).
+
+        Returns ``actionness``: :math:`M` ``(B, T, H, W)`` (``None`` without a locator),
+        ``weights``: the aggregation weights ``(B, T, H, W)`` and ``relation``: the first
+        reasoner's ``T x T`` relation :math:`A` ``(B, T, T)`` on this input.
+        """
+        x = self._unfold(x, num_frames) if x.dim() == 4 else x
+        self._check(x)
+        m = self.locator(x) if self.locator is not None else None
+        v = self.reasoner.aggregate(x, m)
+        return {"actionness": None if m is None else m[:, 0],
+                "weights": self.aggregation_weights(x),
+                "relation": self.reasoner.reasoners[0].relation(v)}
+
+    def _check(self, x: Tensor) -> None:
+        if x.dim() != 5 or x.size(1) != self.channels:
+            raise ValueError(f"ATRBlock({self.channels}) expects (B, {self.channels}, T, H, W) "
+                             f"or (B*T, {self.channels}, H, W) input, got {tuple(x.shape)}")
 
     @staticmethod
     def _unfold(x: Tensor, num_frames: int | None) -> Tensor:
@@ -230,6 +443,43 @@ class ATRBlock(nn.Module):
         return x.view(-1, num_frames, *x.shape[1:]).transpose(1, 2)  # (B, C, T, H, W)
 
     def extra_repr(self) -> str:
+        ear = self.reasoner
+        taps = f"{ear.reasoners[0].mode!r}" if ear.reasoner_kind == "efficient" else None
+        cues = None if self.locator is None else repr(self.locator.cues)
         return (f"channels={self.channels}, reduction={self.reduction}, hidden={self.hidden}, "
-                f"k={self.k}, n_reasoners={len(self.reasoner.reasoners)}, "
-                f"distribution={self.reasoner.distribution!r}, locator={self.locator is not None}")
+                f"k={self.k}, num_reasoners={len(ear.reasoners)}, "
+                f"reasoner={ear.reasoner_kind!r}, ear_taps={taps}, locator_cues={cues}, "
+                f"aggregation={ear.aggregation!r}, distribution={ear.distribution!r}, "
+                f"distribution_map={ear.distribution_map!r}")
+
+
+def _resolve_locator(locator: bool | None, cues: str | None, aggregation: str | None,
+                     distribution_map: str | None) -> tuple[str, str, str | None]:
+    """``(aggregation, distribution_map, cues or None)``; contradictions raise with the reason."""
+    for name, value, choices in (("locator_cues", cues, LOCATOR_CUES),
+                                 ("aggregation", aggregation, AGGREGATIONS),
+                                 ("distribution_map", distribution_map, DISTRIBUTION_MAPS)):
+        if value is not None:
+            _check_choice(name, value, choices)
+    default = "uniform" if locator is False else "action"
+    aggregation, distribution_map = aggregation or default, distribution_map or default
+    uses_map = "action" in (aggregation, distribution_map)
+    if locator is False:
+        if uses_map:
+            which = [f"{n}='action'" for n, v in (("aggregation", aggregation),
+                                                  ("distribution_map", distribution_map))
+                     if v == "action"]
+            raise ValueError(f"locator=False (ATR-sim) has no actionness map, but "
+                             f"{' and '.join(which)} reads it; drop one of them")
+        if cues is not None:
+            raise ValueError(f"locator_cues={cues!r} chooses the locator's cues, but "
+                             "locator=False (ATR-sim) builds no locator; drop one of them")
+        return aggregation, distribution_map, None
+    if not uses_map:
+        given = "locator=True" if locator else f"locator_cues={cues!r}" if cues else None
+        if given:
+            raise ValueError(f"{given} asks for an actionness map, but aggregation='uniform' "
+                             "and distribution_map='uniform' never read it (that is ATR-sim); "
+                             "drop it, or make one of them 'action'")
+        return aggregation, distribution_map, None
+    return aggregation, distribution_map, cues or "both"

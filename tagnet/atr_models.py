@@ -12,11 +12,17 @@ Residual blocks are found by structure: torchvision's 2D and video ``BasicBlock`
 its last BatchNorm is used, never the ``branch1`` shortcut's), and any module that exposes its
 last norm as a ``last_norm`` attribute (the module itself or its dotted name). A stage is a
 module whose children are residual blocks (``layer1`` ... ``layer4``, ``res_blocks``).
+Positions are stages, ATR's ``"S5-3"`` or block names (:func:`resolve_blocks`).
+
+The frame-wise trunks (TSN's and TSM's :class:`~tagnet.backbones.frame_resnet.FrameResNet`)
+live in :mod:`tagnet.backbones.frame_resnet`; ``FrameResNet`` is re-exported here.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.models import resnet as tv2d
@@ -25,13 +31,14 @@ from torchvision.models.video import resnet as tv3d
 
 from tagnet.atr import ATRBlock
 from tagnet.backbones import VideoBackbone, create_backbone
-from tagnet.factory import register_model
+from tagnet.backbones.frame_resnet import FrameAware, FrameResNet, tsm_resnet
+from tagnet.registry import register_model
 
 _LAST_NORM = {tv2d.BasicBlock: "bn2", tv2d.Bottleneck: "bn3",
               tv3d.BasicBlock: "conv2.1", tv3d.Bottleneck: "conv3.1"}
 
 
-class ATRAfterNorm(nn.Module):
+class ATRAfterNorm(FrameAware):
     """``norm -> ATRBlock``, put in place of a residual block's last norm.
 
     ``num_frames`` is the clip length a 2D network folds into its batch (``None`` for 3D
@@ -80,14 +87,92 @@ def find_residual_stages(model: nn.Module) -> list[list[str]]:
     return list(stages.values())
 
 
-def insert_atr(model: nn.Module, stages: Sequence[int] | None = None, *,
+def _paper_name(stage: int, block: int) -> str:
+    """ATR's notation: ``S{i}-{j}``, stage ``i`` counting the stem as S1 (ResNet's conv{i}_x)."""
+    return f"S{stage + 2}-{block + 1}"
+
+
+def describe_blocks(model: nn.Module) -> list[str]:
+    """Every residual block as ``"<name> (S<i>-<j>)"``, in network order."""
+    return [f"{name} ({_paper_name(i, j)})" for i, stage in enumerate(find_residual_stages(model))
+            for j, name in enumerate(stage)]
+
+
+def resolve_blocks(model: nn.Module, where: int | str | Sequence[int | str] | None = None
+                   ) -> list[str]:
+    """The names of the residual blocks that ``where`` names, in network order.
+
+    ``where`` is one item or a sequence of items, each
+
+    - an ``int``: a residual stage, 1-based in network order (``4`` is ``layer4`` of a ResNet);
+    - ``"S<i>"`` or ``"S<i>-<j>"``: ATR's notation, stages counted with the stem as S1, so
+      ``"S5"`` is ``layer4`` and ``"S5-3"`` its third block, ``layer4.2``;
+    - a module name: a block (``"layer4.2"``) or a stage (``"layer4"``).
+
+    ``None`` gives the blocks of the last three stages (the paper's default). Unknown names
+    raise, listing the model's blocks in both notations.
+
+    Example:
+        >>> from torchvision.models import resnet50
+        >>> resolve_blocks(resnet50(), ["S5-3", "layer2.0", 1])
+        ['layer1.0', 'layer1.1', 'layer1.2', 'layer2.0', 'layer4.2']
+    """
+    found = find_residual_stages(model)
+    if not found:
+        raise ValueError(f"{type(model).__name__} has no residual blocks that ATR knows "
+                         "(torchvision BasicBlock/Bottleneck, a 'branch2' ResBlock, or a "
+                         "block with a 'last_norm' attribute)")
+    n, net = len(found), type(model).__name__
+    if where is None:
+        where = list(range(max(1, n - 2), n + 1))
+    items = [where] if isinstance(where, (int, str)) else list(where)
+    order = {name: i for i, name in enumerate(b for stage in found for b in stage)}
+    prefixes = {stage[0].rpartition(".")[0]: stage for stage in found}
+    known = (f"{net}'s blocks: {', '.join(describe_blocks(model))} (stages 1..{n}, or "
+             f"S2..S{n + 1} counting the stem as S1)")
+    chosen: set[str] = set()
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, str)):
+            raise ValueError(f"ATR position {item!r} is neither a stage number nor a block "
+                             f"name; {known}")
+        if isinstance(item, int):
+            if not 1 <= item <= n:
+                raise ValueError(f"stages [{item}] do not exist: {net} has {n} residual "
+                                 f"stages, numbered 1..{n}; {known}")
+            chosen.update(found[item - 1])
+            continue
+        paper = re.fullmatch(r"[Ss](\d+)(?:-(\d+))?", item)
+        if paper:
+            stage = int(paper[1]) - 2
+            if not 0 <= stage < n:
+                raise ValueError(f"stage {item!r} does not exist (S1 is the stem); {known}")
+            blocks = found[stage]
+            if paper[2] is not None:
+                j = int(paper[2]) - 1
+                if not 0 <= j < len(blocks):
+                    raise ValueError(f"block {item!r} does not exist: S{stage + 2} has "
+                                     f"{len(blocks)} block(s); {known}")
+                blocks = [blocks[j]]
+            chosen.update(blocks)
+        elif item in order:
+            chosen.add(item)
+        elif item in prefixes:
+            chosen.update(prefixes[item])
+        else:
+            raise ValueError(f"{item!r} is not a residual block or stage; {known}")
+    return sorted(chosen, key=order.__getitem__)
+
+
+def insert_atr(model: nn.Module, stages: int | str | Sequence[int | str] | None = None, *,
                num_frames: int | None = None, **atr_kwargs) -> list[str]:
     """Put an :class:`~tagnet.atr.ATRBlock` after the last norm of residual blocks, in place.
 
     Args:
         model (nn.Module): a network holding residual blocks (see the module docstring).
-        stages (sequence of int, optional): 1-based stage numbers in network order
-            (``(2, 3, 4)`` is ``layer2``-``layer4`` of a ResNet); default the last three.
+        stages (optional): where, as :func:`resolve_blocks` reads it: stage numbers
+            (``(2, 3, 4)`` is ``layer2``-``layer4`` of a ResNet), ATR's ``"S5"`` /
+            ``"S5-3"``, or module names (``"layer4.2"``), mixed freely; default the last
+            three stages. An empty sequence inserts nothing.
         num_frames (int, optional): the clip length, for 2D networks that fold time into
             the batch (:class:`FrameResNet` sets it itself).
         **atr_kwargs: :class:`~tagnet.atr.ATRBlock` options (reduction, k, ...).
@@ -95,18 +180,11 @@ def insert_atr(model: nn.Module, stages: Sequence[int] | None = None, *,
     Returns:
         The dotted names of the norms now followed by an ATR block.
     """
-    found = find_residual_stages(model)
-    if not found:
-        raise ValueError(f"{type(model).__name__} has no residual blocks that ATR knows "
-                         "(torchvision BasicBlock/Bottleneck, a 'branch2' ResBlock, or a "
-                         "block with a 'last_norm' attribute)")
-    stages = list(range(max(1, len(found) - 2), len(found) + 1)) if stages is None else stages
-    bad = [s for s in stages if not 1 <= s <= len(found)]
-    if bad:
-        raise ValueError(f"stages {bad} do not exist: {type(model).__name__} has "
-                         f"{len(found)} residual stages, numbered 1..{len(found)}")
+    if stages is not None and not isinstance(stages, (int, str)) and len(stages) == 0:
+        ATRBlock(8, **atr_kwargs)  # still check the options
+        return []
     names = []  # check every block first, so an error leaves the model untouched
-    for block_name in (b for s in sorted(set(stages)) for b in found[s - 1]):
+    for block_name in resolve_blocks(model, stages):
         block = model.get_submodule(block_name)
         if any(isinstance(m, ATRAfterNorm) for m in block.modules()):
             raise ValueError(f"block {block_name!r} already holds an ATR block")
@@ -123,50 +201,12 @@ def insert_atr(model: nn.Module, stages: Sequence[int] | None = None, *,
     return names
 
 
-class FrameResNet(VideoBackbone):
-    """A 2D torchvision ResNet run frame by frame (TSN style): time is folded into the batch.
-
-    ``(B, 3, T, H, W) -> (B*T, 3, H, W) -> ResNet without pool and fc -> (B, C, T, H/32, W/32)``.
-    Before each call it tells its :class:`ATRAfterNorm` blocks the clip length ``T``.
-    """
-
-    stage_strides = ((1, 2, 2), (1, 2, 2), (1, 1, 1), (1, 2, 2), (1, 2, 2), (1, 2, 2))
-    stage_names = ("stem", "layer1", "layer2", "layer3", "layer4")
-
-    def __init__(self, resnet: tv2d.ResNet) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
-        self.layer1, self.layer2 = resnet.layer1, resnet.layer2
-        self.layer3, self.layer4 = resnet.layer3, resnet.layer4
-        self.out_channels = resnet.fc.in_features
-
-    def forward(self, x: Tensor) -> Tensor:
-        B, _, T = x.shape[:3]
-        for m in self.modules():
-            if isinstance(m, ATRAfterNorm):
-                m.num_frames = T
-        x = x.transpose(1, 2).flatten(0, 1)  # (B*T, 3, H, W)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
-        return x.view(B, T, *x.shape[1:]).transpose(1, 2)  # (B, C, T, h, w)
-
-    def convert_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Accept a torchvision ResNet state dict: stem keys renamed, ``fc.*`` dropped."""
-        stem = {"conv1.": "stem.0.", "bn1.": "stem.1."}
-        out = {}
-        for key, value in state.items():
-            if key.startswith("fc."):
-                continue
-            for old, new in stem.items():
-                key = new + key[len(old):] if key.startswith(old) else key
-            out[key] = value
-        return out
-
-
 class ATRNet(nn.Module):
     """A backbone with ATR blocks inside and a plain average-pool + linear classifier.
 
     Offers the :class:`~tagnet.model.TAGNet` interface (``forward_features``,
-    ``forward_head``, ``reset_classifier``), so trainers and tools treat both alike.
+    ``forward_head``, ``reset_classifier``), so trainers and tools treat both alike. Without
+    ATR blocks it is the plain baseline (``tsm_r50``, ``stages=()``).
 
     Args:
         backbone (VideoBackbone): maps ``(B, 3, T, H, W)`` to ``(B, C, T', H', W')``.
@@ -212,12 +252,35 @@ class ATRNet(nn.Module):
         """The inserted ATR blocks, in network order."""
         return [m for m in self.modules() if isinstance(m, ATRBlock)]
 
+    @torch.no_grad()
+    def explain_atr(self, video: Tensor) -> tuple[Tensor, dict[str, dict]]:
+        """Logits and, per ATR block, :meth:`~tagnet.atr.ATRBlock.explain` on its input.
+
+        Keys are the blocks' residual-block names (``"layer2.0"``); run in eval mode for
+        BatchNorm's running statistics.
+        """
+        blocks = [b for stage in find_residual_stages(self.backbone) for b in stage]
+        names = {m.atr: next(b for b in blocks if name.startswith(b + "."))
+                 for name, m in self.backbone.named_modules() if isinstance(m, ATRAfterNorm)}
+        records: dict[str, dict] = {}
+        hooks = [atr.register_forward_pre_hook(
+            lambda mod, args: records.__setitem__(names[mod], mod.explain(*args)))
+            for atr in names]
+        try:
+            logits = self(video)
+        finally:
+            for h in hooks:
+                h.remove()
+        return logits, {name: records[name] for name in names.values()}
+
 
 _OPTIONS = dict(num_classes=400, num_frames=32, img_size=112, backbone_weights=None,
-                backbone_kwargs=None, stages=None, reduction=16, k=1, n_reasoners=2,
-                distribution="add", locator=True, zero_init=True, min_channels=8,
-                drop_rate=0.0)
-_ATR_OPTIONS = ("reduction", "k", "n_reasoners", "distribution", "locator", "zero_init",
+                backbone_kwargs=None, stages=None, reduction=16, k=1, num_reasoners=2,
+                distribution="add", locator=None, reasoner=None, ear_taps=None,
+                locator_cues=None, aggregation=None, distribution_map=None, zero_init=True,
+                min_channels=8, drop_rate=0.0)
+_ATR_OPTIONS = ("reduction", "k", "num_reasoners", "distribution", "locator", "reasoner",
+                "ear_taps", "locator_cues", "aggregation", "distribution_map", "zero_init",
                 "min_channels")
 
 
@@ -226,9 +289,12 @@ def build_atr_model(backbone: str | VideoBackbone, **kwargs) -> ATRNet:
 
     Keyword arguments (defaults): num_classes (400), num_frames (32), img_size (112),
     backbone_weights (a local checkpoint, loaded before the insertion), backbone_kwargs,
-    stages (None: the last three), reduction (16), k (1), n_reasoners (2),
-    distribution ("add"), locator (True; False is ATR-sim), zero_init (True),
-    min_channels (8) (see :class:`~tagnet.atr.ATRBlock`), drop_rate (0).
+    stages (None: the last three; see :func:`resolve_blocks` for ``"S5-3"``,
+    ``"layer4.2"``), drop_rate (0), and the :class:`~tagnet.atr.ATRBlock` options:
+    reduction (16), k (1), num_reasoners (2; ``n_reasoners`` is accepted too),
+    distribution ("add"), locator (None: built when the map is used; False is ATR-sim),
+    reasoner ("efficient"), ear_taps ("shared"), locator_cues ("both"), aggregation
+    ("action"), distribution_map ("action"), zero_init (True), min_channels (8).
 
     Example:
         >>> import torch
@@ -236,6 +302,12 @@ def build_atr_model(backbone: str | VideoBackbone, **kwargs) -> ATRNet:
         >>> len(model.atr_blocks()), model(torch.randn(2, 3, 8, 32, 32)).shape
         (3, torch.Size([2, 10]))
     """
+    if "n_reasoners" in kwargs:  # the option's former name (saved configs)
+        n = kwargs.pop("n_reasoners")
+        if kwargs.get("num_reasoners", n) != n:
+            raise ValueError(f"n_reasoners={n} and num_reasoners={kwargs['num_reasoners']} "
+                             "disagree; n_reasoners is the old name, give num_reasoners only")
+        kwargs["num_reasoners"] = n
     unknown = sorted(set(kwargs) - set(_OPTIONS))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for an ATR model; valid: "
@@ -281,3 +353,30 @@ def atr_tsn_r50(**kwargs) -> ATRNet:
     """
     extra = kwargs.pop("backbone_kwargs", None) or {}
     return build_atr_model(FrameResNet(resnet50(weights=None, **extra)), **kwargs)
+
+
+@register_model("atr_tsm_r50")
+def atr_tsm_r50(**kwargs) -> ATRNet:
+    """TSM: ResNet-50 frame by frame with the temporal shift, ATR in layers 2-4 (13 blocks).
+
+    ``backbone_weights`` is a torchvision ResNet-50 (ImageNet) state dict file (the shift
+    has no parameters); ``backbone_kwargs`` go to ``torchvision.models.resnet50``, except
+    ``shift_div`` (8: 1/8 of the channels move each way).
+    """
+    extra = dict(kwargs.pop("backbone_kwargs", None) or {})
+    shift_div = extra.pop("shift_div", 8)
+    return build_atr_model(tsm_resnet(resnet50(weights=None, **extra), shift_div), **kwargs)
+
+
+@register_model("tsm_r50")
+def tsm_r50(**kwargs) -> ATRNet:
+    """The plain TSM-ResNet-50 baseline of ``atr_tsm_r50``: the same model without ATR blocks."""
+    atr = sorted(set(kwargs) & {"stages", "n_reasoners", *_ATR_OPTIONS})
+    if atr:
+        raise ValueError(f"tsm_r50 is the TSM baseline without ATR blocks, so {atr} have "
+                         "nothing to set; use atr_tsm_r50")
+    return atr_tsm_r50(stages=(), **kwargs)
+
+
+__all__ = ["ATRAfterNorm", "ATRNet", "FrameResNet", "build_atr_model", "describe_blocks",
+           "find_residual_stages", "insert_atr", "last_norm_name", "resolve_blocks"]

@@ -75,6 +75,31 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     return counts
 
 
+#: The parts of an ATR block's parameters, by name inside the block (the first match wins).
+ATR_PARTS: dict[str, tuple[str, ...]] = {
+    "locator": ("locator.",),
+    "temporal relation": (".taps", ".temporal.", ".theta.", ".phi."),
+    "channel transforms": (".channel.",),
+    "norms and gains": ("reasoner.norms.", "reasoner.bn.", "reasoner.map_gain"),
+}
+
+
+def count_atr_parameters(model: nn.Module) -> dict[str, int]:
+    """The ATR blocks' parameters by part (:data:`ATR_PARTS`), summed over the blocks.
+
+    ``temporal relation`` is what ``ear_taps`` changes: ``2k+1`` per efficient reasoner with
+    the paper's shared taps, ``c_in (2k+1)`` with per-channel taps, the two ``c_in x d``
+    projections of a graph reasoner. Empty for a model without ATR blocks.
+    """
+    counts = dict.fromkeys(ATR_PARTS, 0)
+    for block in (m for m in model.modules() if isinstance(m, ATRBlock)):
+        for name, p in block.named_parameters():
+            part = next(k for k, keys in ATR_PARTS.items()
+                        if any(key in f".{name}" or name.startswith(key) for key in keys))
+            counts[part] += p.numel()
+    return {k: v for k, v in counts.items() if v}
+
+
 def propagation_macs(num_nodes: int, num_edges: int, channels: int, K: int) -> int:
     """Exact multiply-adds of PyG APPNP on a graph without self loops (module docstring)."""
     return K * (num_edges + 3 * num_nodes) * channels
@@ -235,6 +260,9 @@ def complexity_report(model: nn.Module, *, device: str | torch.device = "cpu", r
     inputs = example_input(model, 1, device)
     report = Complexity(count_parameters(model), count_macs(model, inputs),
                         input_shape=tuple(inputs.shape), device=str(device))
+    atr = count_atr_parameters(model)
+    if atr:
+        report.extra["atr_parts"] = atr
     if timing:
         report.peak_mem_mb, report.memory_kind = measure_peak_memory(model, inputs)
         report.latency_ms = measure_latency(model, inputs, runs=runs, warmup=warmup)

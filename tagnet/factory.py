@@ -1,29 +1,26 @@
-"""Model registry and ``create_model``: ``tag_<backbone>`` archs plus registered extras."""
+"""``create_model``: ``tag_<backbone>`` archs plus the models of :mod:`tagnet.registry`.
+
+``MODELS`` and ``register_model`` are re-exported from :mod:`tagnet.registry`, where model
+families register themselves without importing this module.
+"""
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 
 from torch import nn
 
 from tagnet.backbones import create_backbone, freeze_backbone, list_backbones
-from tagnet.graphs import Registry
 from tagnet.head import ABLATIONS, TAGHead
 from tagnet.model import TAGNet
 from tagnet.presets import HEAD_PRESET_KEYS, PRESETS
+from tagnet.registry import MODELS, load_model_families, register_model
 
-MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 _HEAD_OPTIONS = [p for p in inspect.signature(TAGHead).parameters
                  if p not in ("grid", "num_classes", "in_channels")]
 
 #: The head's token width when the backbone is wider (ResNet-50 style trunks give 2048).
 HEAD_WIDTH = 512
-
-
-def register_model(name: str | None = None):
-    """Decorator registering a model builder ``fn(**kwargs) -> nn.Module`` under ``name``."""
-    return MODELS.decorator(name)
 
 
 def build_tagnet(
@@ -85,13 +82,8 @@ def build_tagnet(
     return TAGNet(trunk, head, num_frames=num_frames, img_size=img_size)
 
 
-def _import_model_families() -> None:
-    """Import the modules whose models register themselves (``import tagnet`` is lazy)."""
-    importlib.import_module("tagnet.atr_models")  # atr_*; it imports this module back
-
-
 def _builder(arch: str) -> Callable[..., nn.Module]:
-    _import_model_families()
+    load_model_families()  # the other families (tagnet.registry.MODEL_FAMILIES)
     if arch in MODELS:
         return MODELS.get(arch)
     if arch.startswith("tag_") and arch[4:] in list_backbones():
@@ -139,5 +131,9 @@ def create_model(arch: str, *, preset: str | None = None, **overrides) -> nn.Mod
 
 def list_models() -> list[str]:
     """Registered model names, including ``tag_<backbone>`` for every backbone."""
-    _import_model_families()
+    load_model_families()
     return sorted(set(MODELS.names()) | {f"tag_{b}" for b in list_backbones()})
+
+
+__all__ = ["MODELS", "register_model", "build_tagnet", "create_model", "list_models",
+           "HEAD_WIDTH"]

@@ -18,6 +18,7 @@ examples:
   tagnet complexity --arch tag_r2plus1d_34 --preset haa500
   tagnet complexity --arch tag_r2plus1d_34 --frames 32 --ffn 2048 --classes 500 --no-timing
   tagnet complexity --arch tag_slow_r50 --frames 8 --size 224 --device cuda --json
+  tagnet complexity --arch atr_tsm_r50 --frames 8 --size 224 -O ear_taps=channel --no-timing
 """
 
 
@@ -31,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "model's default, 112)")
     parser.add_argument("--ffn", type=int, default=None, help="Transformer FFN width")
     parser.add_argument("--classes", type=int, default=None, help="number of classes")
+    parser.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE",
+                        help="another model option (YAML value), repeatable, e.g. "
+                        "-O ear_taps=channel -O stages=[S5-3]")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (cpu)")
     parser.add_argument("--runs", type=int, default=10, help="timed forward passes (10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed passes first (2)")
@@ -51,6 +55,9 @@ def _table(args, model, report) -> str:
     lines += [f"{k:<14}{v:>14,}" for k, v in p.items()
               if k != "total" and (grid or v or k not in head_parts)]
     lines += [f"{'total':<14}{p['total']:>14,}", ""]
+    if "atr_parts" in report.extra:
+        lines[-1:-1] = ["  ATR: " + ", ".join(f"{k} {v:,}"
+                                              for k, v in report.extra["atr_parts"].items())]
     atr = f", ATR blocks {m['atr'] / 1e9:.3f}" if "atr" in m else ""
     lines.append(f"GMACs         {report.gmacs:.3f}  (backbone {m['backbone'] / 1e9:.3f}{atr}, "
                  f"head {m['head'] / 1e9:.3f}, propagation {m['propagation'] / 1e9:.4f})")
@@ -64,11 +71,20 @@ def _table(args, model, report) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import yaml
+
     from tagnet.complexity import complexity_report
     from tagnet.factory import create_model
 
+    options = {}
+    for item in args.option:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--option {item!r} is not KEY=VALUE (e.g. ear_taps=channel)")
+        options[key.strip()] = yaml.safe_load(raw)
     model = create_model(args.arch, preset=args.preset, num_frames=args.frames,
-                         img_size=args.size, ffn_dim=args.ffn, num_classes=args.classes)
+                         img_size=args.size, ffn_dim=args.ffn, num_classes=args.classes,
+                         **options)
     device = "meta" if args.no_timing else args.device
     report = complexity_report(model, device=device, runs=args.runs, warmup=args.warmup,
                                timing=not args.no_timing)

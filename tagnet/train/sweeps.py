@@ -7,6 +7,7 @@ rows       B, B+TE, B+TE+IF-FC, B+TE+TAT, full                  Table 4
 ffn        FFN width 2048, 1024, 512, 256                       Table 2
 backbone   each backbone alone (B) and with TAG-Head            Table 3
 topology   TAG-Head with each registered topology               (graph experiments)
+atr        ATR's ablations (:mod:`tagnet.train.atr_sweeps`)     ATR Tables 1-4
 =========  ===================================================  ==========================
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tagnet.train.experiment import Variant
 #: Table 4's row labels, by :data:`tagnet.head.ABLATIONS` key.
 ROW_LABELS = {"B": "B", "B+TE": "B + TE", "B+TE+IF-FC": "B + TE + IF-FC",
               "B+TE+TAT": "B + TE + TAT", "full": "B + TE + IF-FC + TAT (full)"}
-SWEEPS = ("rows", "ffn", "backbone", "topology")
+SWEEPS = ("rows", "ffn", "backbone", "topology", "atr")
 
 
 def default_values(sweep: str) -> list[str]:
@@ -33,6 +34,10 @@ def default_values(sweep: str) -> list[str]:
         return ["r2plus1d_tiny"]  # the CPU-sized one; pass --values for Table 3's
     if sweep == "topology":
         return list_topologies()
+    if sweep == "atr":
+        from tagnet.train.atr_sweeps import TABLES
+
+        return list(TABLES)
     raise ValueError(f"sweep {sweep!r} is unknown; known: {', '.join(SWEEPS)}")
 
 
@@ -40,6 +45,10 @@ def sweep_variants(sweep: str, values: Sequence[str] | None = None,
                    current_arch: str = "") -> list[Variant]:
     """The variants of a sweep (``values`` default to the paper's / all registered)."""
     values = list(values) if values else default_values(sweep)
+    if sweep == "atr":
+        from tagnet.train.atr_sweeps import atr_variants
+
+        return atr_variants(values, current_arch)
     if sweep == "rows":
         from tagnet.head import ABLATIONS
 

@@ -90,9 +90,11 @@ def test_condense_weights_are_one_shared_parameter():
 # ---------------------------------------------------------------- EAR
 
 
-def test_temporal_reasoner_equals_explicit_formula():
+def test_channel_taps_reasoner_equals_explicit_formula():
+    # taps="channel" (per-channel taps, a depth-wise Conv1d) was the default until the
+    # paper's shared taps became it; this is the former default's check, unchanged
     torch.manual_seed(0)
-    reasoner = TemporalReasoner(2, 3, k=1)
+    reasoner = TemporalReasoner(2, 3, k=1, taps="channel")
     v = torch.randn(1, 3, 2)  # (B, T, C)
     taps, W, b = reasoner.temporal.weight[:, 0], reasoner.channel.weight, reasoner.channel.bias
     expected = []
@@ -107,10 +109,10 @@ def test_temporal_reasoner_equals_explicit_formula():
 
 
 def test_stacked_reasoners_are_joined_by_layernorm_relu():
-    ear = ActionCentricReasoner(4, 2, k=2, n_reasoners=3)
+    ear = ActionCentricReasoner(4, 2, k=2, num_reasoners=3)
     assert [(r.channel.in_features, r.channel.out_features) for r in ear.reasoners] == \
         [(4, 2), (2, 2), (2, 4)]
-    assert [r.temporal.kernel_size for r in ear.reasoners] == [(5,)] * 3
+    assert [tuple(r.taps.shape) for r in ear.reasoners] == [(5,)] * 3  # shared: 2k+1 scalars
     randomise(ear)
     v = torch.randn(2, 5, 4)
     r1, r2, r3 = ear.reasoners
@@ -136,11 +138,21 @@ def test_block_equals_explicit_formula():
     v = torch.einsum("bcts,bts->btc", x.flatten(3), a)
     bn = block.reasoner.bn
     r = (block.reasoner.reason(v) - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps)
-    r = r * bn.weight + bn.bias  # (B, T, C)
-    expected = x + r.permute(0, 2, 1)[..., None, None] * torch.sigmoid(m)[:, None]
-    torch.testing.assert_close(block(x), expected)
-    scale = randomise(ATRBlock(16, reduction=4, min_channels=1, distribution="scale"))
-    torch.testing.assert_close(scale(x), x + x * (expected - x))
+    r = (r * bn.weight + bn.bias).permute(0, 2, 1)[..., None, None]  # (B, C, T, 1, 1)
+    g = torch.sigmoid(m)[:, None]  # (B, 1, T, H, W)
+    gain = block.reasoner.map_gain.view(1, 16, 1, 1, 1)
+    # "add" (the default): D = BN(r) + gamma * sigmoid(M), a sum of the two modules' outputs
+    torch.testing.assert_close(block(x), x + r + gain * g)
+    # "gate" (tagnet's former "add"): D = BN(r) * sigmoid(M); same weights, no map gain
+    gate = ATRBlock(16, reduction=4, min_channels=1, distribution="gate")
+    state = {k: v for k, v in block.state_dict().items() if k != "reasoner.map_gain"}
+    gate.load_state_dict(state)
+    gate.eval()
+    torch.testing.assert_close(gate(x), x + r * g)
+    scale = ATRBlock(16, reduction=4, min_channels=1, distribution="scale")
+    scale.load_state_dict(state)
+    scale.eval()
+    torch.testing.assert_close(scale(x), x + x * r * g)
 
 
 def test_atr_sim_is_global_average_pooling_plus_broadcast():
@@ -152,7 +164,7 @@ def test_atr_sim_is_global_average_pooling_plus_broadcast():
     torch.testing.assert_close(sim(x), x + r[..., None, None].expand_as(x))
     torch.testing.assert_close(sim.aggregation_weights(x), torch.full((2, 3, 4, 5), 1 / 20))
     # a locator whose map is a constant 2b gives uniform weights and the gate sigmoid(2b)
-    full = randomise(ATRBlock(16, reduction=4, locator=True))
+    full = randomise(ATRBlock(16, reduction=4, locator=True, distribution="gate"))
     full.reasoner.load_state_dict(sim.reasoner.state_dict())
     with torch.no_grad():
         full.locator.condense.weight.zero_()
@@ -181,14 +193,16 @@ def test_reduction_guard_and_argument_checks():
     assert ATRBlock(4).hidden == 4
     tiny = ATRBlock(4, reduction=16, min_channels=1)
     assert tiny.hidden == 1 and tiny(torch.randn(1, 4, 2, 3, 3)).shape == (1, 4, 2, 3, 3)
-    for bad in (dict(reduction=0), dict(k=-1), dict(n_reasoners=0), dict(min_channels=0)):
+    for bad in (dict(reduction=0), dict(k=-1), dict(num_reasoners=0), dict(min_channels=0)):
         with pytest.raises(ValueError, match=f"{next(iter(bad))} must be an integer"):
             ATRBlock(8, **bad)
-    with pytest.raises(ValueError, match="distribution 'mul' is unknown; known: add, scale"):
+    with pytest.raises(ValueError,
+                       match="distribution 'mul' is unknown; known: add, gate, scale"):
         ATRBlock(8, distribution="mul")
     assert repr(ATRBlock(64)).startswith(
-        "ATRBlock(\n  channels=64, reduction=16, hidden=8, k=1, n_reasoners=2, "
-        "distribution='add', locator=True")
+        "ATRBlock(\n  channels=64, reduction=16, hidden=8, k=1, num_reasoners=2, "
+        "reasoner='efficient', ear_taps='shared', locator_cues='both', aggregation='action', "
+        "distribution='add', distribution_map='action'\n")
 
 
 def atr_macs(block: ATRBlock, B: int, T: int, H: int, W: int) -> int:
@@ -199,6 +213,16 @@ def atr_macs(block: ATRBlock, B: int, T: int, H: int, W: int) -> int:
             + N * C  # aggregation
             + B * T * (C * taps + C * h)  # reasoner 1: temporal taps, C -> C/r
             + B * T * (h * taps + h * C))  # reasoner 2: temporal taps, C/r -> C
+
+
+def atr_param_count(block: ATRBlock) -> int:
+    """Closed-form parameters of a default ATR block (locator, two shared-tap reasoners, add)."""
+    C, h, taps = block.channels, block.hidden, 2 * block.k + 1
+    return (C * h + 2 * h * 9 + h + 1  # ARL: reduce, two depth-wise, condense (+ bias)
+            + taps + C * h + h  # reasoner 1: shared taps, C -> C/r
+            + 2 * h  # LayerNorm
+            + taps + h * C + C  # reasoner 2: shared taps, C/r -> C
+            + 2 * C + C)  # BatchNorm, map gain
 
 
 def test_flop_counter_counts_every_multiply_add():
@@ -220,7 +244,10 @@ def test_complexity_report_shows_the_atr_overhead():
     with_atr = complexity_report(model, timing=False)
     without = complexity_report(plain, timing=False)
     atr_params = sum(p.numel() for b in model.atr_blocks() for p in b.parameters())
-    assert with_atr.params["total"] - without.params["total"] == atr_params == 7323
+    # shared taps (3 scalars per reasoner) and the add form's map gain (C per block): the
+    # per-channel taps of the former default gave 7,323
+    assert atr_params == sum(atr_param_count(b) for b in model.atr_blocks()) == 6821
+    assert with_atr.params["total"] - without.params["total"] == atr_params
     assert [s for _, s in shapes] == [(1, 32, 8, 28, 28), (1, 64, 4, 14, 14), (1, 128, 2, 7, 7)]
     expected = sum(atr_macs(m, *(s[:1] + s[2:])) for m, s in shapes)
     assert with_atr.macs["total"] - without.macs["total"] == expected
@@ -238,7 +265,7 @@ def test_complexity_command_lists_the_atr_part(capsys):
     assert main(["complexity", "--arch", "atr_r2plus1d_tiny", "--frames", "16",
                  "--no-timing"]) == 0
     out = capsys.readouterr().out
-    assert "atr                    7,323" in out and "ATR blocks 0.004" in out
+    assert "atr                    6,821" in out and "ATR blocks 0.004" in out
     assert "positional" not in out and "token grid" not in out  # no TAG-Head in this model
 
 
