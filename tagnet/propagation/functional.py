@@ -25,7 +25,6 @@ takes the CSR layout because it measured fastest of the PyG variants on CPU
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import torch
@@ -34,6 +33,7 @@ from torch_geometric.nn import APPNP
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from tagnet.graphs import TokenGrid, batch_graphs, get_topology
+from tagnet.graphs.caching import LRUCache
 from tagnet.propagation.graph_cache import as_weight_tensor, gcn_graph
 from tagnet.propagation.structured import structured_appnp, why_not_structured
 
@@ -72,9 +72,13 @@ def resolve_method(method: str, topology, dtype: torch.dtype = torch.float32) ->
     return method
 
 
-@functools.lru_cache(maxsize=32)
+_APPNPS = LRUCache(32, "APPNP modules")
+_eager_gcn_graph = torch.compiler.disable(gcn_graph)
+
+
 def _appnp(K: int, alpha: float) -> APPNP:
-    return APPNP(K=K, alpha=alpha, normalize=False)
+    """A shared parameter-free ``APPNP(K, alpha, normalize=False)`` (a fresh one while tracing)."""
+    return _APPNPS.get((K, alpha), lambda: APPNP(K=K, alpha=alpha, normalize=False))
 
 
 def _pyg_dynamic(x: Tensor, grid, topology, appnp: APPNP, type_weights) -> Tensor:
@@ -154,7 +158,9 @@ def propagate(
     if topology.dynamic:
         return _pyg_dynamic(tokens, grid, topology, appnp, edge_weights).view(B, N, C)
     layout = "csr" if method == "pyg-csr" else "edge"
-    adj, edge_weight = gcn_graph(grid, topology, B, device=tokens.device, dtype=tokens.dtype,
+    # under torch.compile the cached graph is looked up eagerly (one graph break), not traced
+    graph = _eager_gcn_graph if torch.compiler.is_compiling() else gcn_graph
+    adj, edge_weight = graph(grid, topology, B, device=tokens.device, dtype=tokens.dtype,
                                  type_weights=edge_weights, layout=layout)
     return appnp(x, adj, edge_weight).view(B, N, C)
 
