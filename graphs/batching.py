@@ -97,7 +97,7 @@ def batch_graphs(tokens: Tensor, grid: TokenGrid | str | tuple, topology="tag") 
     edge_type = torch.cat(type_parts)
 
     batch = Batch(
-        x=tokens.reshape(B * N, -1),
+        x=tokens.reshape(B * N, tokens.size(2)),
         edge_index=edge_index,
         edge_type=edge_type,
         frame=grid.frame(device).repeat(B),

@@ -117,6 +117,10 @@ def create_model(arch: str, *, preset: str | None = None, **overrides) -> nn.Mod
         (TokenGrid(T=8, H=7, W=7), 1024)
     """
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    classes = overrides.get("num_classes", 0)
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 0:
+        raise ValueError(f"num_classes must be an int >= 0 (0 builds a feature extractor without "
+                         f"classifier), got {classes!r}")
     builder = _builder(arch)
     kwargs = dict(overrides)
     if preset is not None:

@@ -72,10 +72,10 @@ class GraphPropagation(nn.Module):
             weights = self.topology.type_weights()
         else:
             weights = torch.as_tensor(edge_weights, dtype=torch.float).flatten()
-        if weights.numel() != n or (weights <= 0).any():
+        if weights.numel() != n or not bool((weights.isfinite() & (weights > 0)).all()):
             raise ValueError(
-                f"edge_weights {weights.tolist()} must be {n} positive numbers, one per edge "
-                f"type {self.topology.edge_types}"
+                f"edge_weights {weights.tolist()} must be {n} finite positive numbers, one per "
+                f"edge type {self.topology.edge_types}"
             )
         self.learn_edge_weights = learn_edge_weights
         self._unit_weights = not learn_edge_weights and bool((weights == 1).all())

@@ -25,6 +25,7 @@ takes the CSR layout because it measured fastest of the PyG variants on CPU
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -138,6 +139,10 @@ def propagate(
     if n != topology.num_edge_types:
         raise ValueError(f"{n} edge weights given for the {topology.num_edge_types} edge types "
                          f"{topology.edge_types} of topology {topology.name!r}")
+    if not isinstance(edge_weights, Tensor) and not all(
+            math.isfinite(w) and w > 0 for w in map(float, edge_weights)):
+        raise ValueError(f"edge_weights {list(edge_weights)} must be finite positive numbers, "
+                         f"one per edge type {topology.edge_types}")
     if method == "structured":
         return structured_appnp(tokens, grid, topology, K, alpha, edge_weights)
     B, N, C = tokens.shape
