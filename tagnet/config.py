@@ -116,6 +116,8 @@ class TrainConfig:
     also the test list, which is the released protocol). ``scheduler`` steps once
     per epoch. ``deterministic`` asks for deterministic CUDA kernels (CPU runs are
     deterministic anyway: a resumed run ends bit-identical to an uninterrupted one).
+    ``compile`` runs the training steps under ``torch.compile`` (the TAG-Head
+    compiles as one graph with the default ``propagation="auto"``).
     """
 
     epochs: int = 60
@@ -141,6 +143,7 @@ class TrainConfig:
     progress: bool = True
     deterministic: bool = False
     max_steps_per_epoch: int | None = None
+    compile: bool = False
 
 
 @dataclass
