@@ -80,7 +80,9 @@ class DataConfig:
     label, as on the synthetic benchmark). ``val_split`` is the official
     validation list (used with ``train.select_on=val``); ``test_split`` the list
     reported at the end. FineGym has one list for both (``val``); HAA500 has
-    ``val`` and ``test``.
+    ``val`` and ``test``. ``mean`` / ``std`` (3 numbers each) override the
+    normalisation the model's backbone expects
+    (:mod:`tagnet.backbones.pretrained`; ``null``: the backbone's).
     """
 
     dataset: str = "finegym"
@@ -104,6 +106,8 @@ class DataConfig:
     on_error: str = "skip"
     cache_dir: str | None = None
     synth: dict = field(default_factory=dict)
+    mean: list | None = None
+    std: list | None = None
 
 
 @dataclass

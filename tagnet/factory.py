@@ -8,6 +8,7 @@ from collections.abc import Callable
 from torch import nn
 
 from tagnet.backbones import create_backbone, freeze_backbone, list_backbones
+from tagnet.backbones.pretrained import model_input_config
 from tagnet.graphs import Registry
 from tagnet.head import ABLATIONS, TAGHead
 from tagnet.model import TAGNet
@@ -138,6 +139,7 @@ def create_model(arch: str, *, preset: str | None = None, **overrides) -> nn.Mod
         kwargs = {**values, **overrides}
     model = builder(**kwargs)
     model.config = {"arch": arch, "preset": preset, **overrides}
+    model.input_config = model_input_config(arch, preset)  # mean, std, size, weights source
     return model
 
 

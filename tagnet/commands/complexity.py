@@ -51,6 +51,9 @@ def _table(args, model, report) -> str:
     lines += [f"{k:<14}{v:>14,}" for k, v in p.items()
               if k != "total" and (grid or v or k not in head_parts)]
     lines += [f"{'total':<14}{p['total']:>14,}", ""]
+    inp = getattr(model, "input_config", None)
+    if inp is not None:
+        lines += [f"input         {inp.describe()}", ""]
     atr = f", ATR blocks {m['atr'] / 1e9:.3f}" if "atr" in m else ""
     lines.append(f"GMACs         {report.gmacs:.3f}  (backbone {m['backbone'] / 1e9:.3f}{atr}, "
                  f"head {m['head'] / 1e9:.3f}, propagation {m['propagation'] / 1e9:.4f})")
