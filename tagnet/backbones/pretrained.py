@@ -80,7 +80,7 @@ INPUT_CONFIGS: dict[str, InputConfig] = {
 }
 
 
-def input_config(backbone: str) -> InputConfig:
+def input_config(backbone: str | None) -> InputConfig:
     """The input settings of a backbone name (the release's for one not in the table)."""
     return INPUT_CONFIGS.get(backbone, InputConfig())
 

@@ -55,7 +55,7 @@ def build_dataset(args: argparse.Namespace):
     from tagnet.backbones.pretrained import input_config
     from tagnet.datasets.transforms import test_transform
 
-    inp = input_config(args.backbone)  # the normalisation the backbone's weights expect
+    inp = input_config(getattr(args, "backbone", None))  # what the backbone's weights expect
     transform = test_transform(args.size, resize=args.resize, mean=inp.mean, std=inp.std)
     common = dict(num_frames=args.frames, transform=transform, on_error=args.on_error)
 

@@ -166,7 +166,7 @@ def propagate(
     # under torch.compile the cached graph is looked up eagerly (one graph break), not traced
     graph = _eager_gcn_graph if torch.compiler.is_compiling() else gcn_graph
     adj, edge_weight = graph(grid, topology, B, device=tokens.device, dtype=tokens.dtype,
-                                 type_weights=edge_weights, layout=layout)
+                         type_weights=edge_weights, layout=layout)
     return appnp(x, adj, edge_weight).view(B, N, C)
 
 
