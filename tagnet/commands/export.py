@@ -207,7 +207,7 @@ def onnx_logits(path: Path, x):
 
 
 def check_close(name: str, got, want, atol: float) -> float:
-    err = float((got - want).abs().max())
+    err = float((got.detach() - want).abs().max())
     if not err <= atol:
         raise RuntimeError(f"{name} differs from the eager model by {err:.3g} (> --atol {atol})")
     return err
@@ -238,9 +238,10 @@ def run(args: argparse.Namespace) -> int:
         want, want2 = model(x), model(x2)
     if args.format == "pt2":
         program = export_program(model, x, out)
-        loaded = torch.export.load(str(out)).module()
-        got, got2 = loaded(x), loaded(x2)
         del program
+        loaded = torch.export.load(str(out)).module()
+        with torch.no_grad():
+            got, got2 = loaded(x), loaded(x2)
     else:
         export_onnx(model, x, out, args.opset)
         try:
