@@ -12,7 +12,9 @@ Pipelines::
     train "paper"    Resize(short side 126) -> RandomCrop(112) -> flip(0.5) -> normalise
     test             Resize(short side 128) -> CenterCrop(112) -> normalise
 
-Normalisation is the release's: mean 0.45, std 0.225 for every channel.
+Normalisation defaults to the release's, mean 0.45 and std 0.225 for every channel; a
+model's backbone may expect others (``tagnet.backbones.pretrained``), which the
+training and evaluation code pass as ``mean`` / ``std``.
 """
 
 from __future__ import annotations

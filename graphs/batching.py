@@ -5,26 +5,32 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch
 
+from .caching import LRUCache, is_tracing
 from .grid import TokenGrid
-from .topology import get_topology
+from .topology import check_edge_budget, check_node_ids, get_topology
 
-_TEMPLATES: dict[tuple, tuple[Tensor, Tensor]] = {}
+#: Per-clip edge templates, one per (grid, topology, device); the least recently used go first.
+TEMPLATES = LRUCache(32, "edge templates")
 TEMPLATE_BUILDS = {"count": 0}  # how many templates were built (tests and benchmarks read it)
 
 
 def edge_template(grid: TokenGrid, topology, device=None) -> tuple[Tensor, Tensor]:
     """The static edges of one clip on ``device``, built once per (grid, topology, device).
 
-    Returns ``(edge_index [2, E], edge_type [E])``.
+    Returns ``(edge_index [2, E], edge_type [E])``. The last :data:`TEMPLATES`
+    ``.max_entries`` templates are kept; nothing is kept while a tracer runs
+    (:func:`~tagnet.graphs.caching.is_tracing`).
     """
     topology = get_topology(topology)
     device = torch.device(device) if device is not None else torch.device("cpu")
-    key = (TokenGrid.parse(grid), topology, device)  # holding the topology keeps the key valid
-    if key not in _TEMPLATES:
+    grid = TokenGrid.parse(grid)
+
+    def build():
         edge_index, edge_type = topology.edges(grid)
-        _TEMPLATES[key] = (edge_index.to(device), edge_type.to(device))
         TEMPLATE_BUILDS["count"] += 1
-    return _TEMPLATES[key]
+        return edge_index.to(device), edge_type.to(device)
+
+    return TEMPLATES.get((grid, topology, device), build)  # the key holds the topology alive
 
 
 def tile_edges(edge_index: Tensor, num_nodes: int, batch_size: int) -> Tensor:
@@ -77,18 +83,21 @@ def batch_graphs(tokens: Tensor, grid: TokenGrid | str | tuple, topology="tag") 
         ei, et = edge_template(grid, static, device)
         if static is not topology:  # type ids of the static subset -> ids in the topology
             et = type_ids.to(device)[et]
+        check_edge_budget(ei.size(1) * B, f"{B} clips of topology {topology.name!r} on grid {grid}")
         index_parts.append(tile_edges(ei, N, B))
         type_parts.append(et.repeat(B))
     for type_id, edge_set in enumerate(topology.edge_sets):
         if edge_set.dynamic:
             ei = edge_set(grid, tokens).to(device)
+            if not is_tracing(tokens):
+                check_node_ids(ei, B * N, edge_set, f"{B} clips of grid {grid} (offset b * N)")
             index_parts.append(ei)
             type_parts.append(torch.full((ei.size(1),), type_id, dtype=torch.long, device=device))
     edge_index = torch.cat(index_parts, dim=1)
     edge_type = torch.cat(type_parts)
 
     batch = Batch(
-        x=tokens.reshape(B * N, -1),
+        x=tokens.reshape(B * N, tokens.size(2)),
         edge_index=edge_index,
         edge_type=edge_type,
         frame=grid.frame(device).repeat(B),
@@ -96,7 +105,7 @@ def batch_graphs(tokens: Tensor, grid: TokenGrid | str | tuple, topology="tag") 
         ptr=torch.arange(B + 1, device=device) * N,
     )
     if not topology.dynamic:  # bookkeeping that lets to_data_list() split the batch
-        E = edge_index.size(1) // B
+        E = edge_index.size(1) // B if B else 0
         node_slices = torch.arange(B + 1) * N
         edge_slices = torch.arange(B + 1) * E
         zeros = torch.zeros(B, dtype=torch.long)

@@ -52,6 +52,10 @@ class EdgeSet:
             )
         return edge_index.long()
 
+    def num_edges(self, grid: TokenGrid) -> int | None:
+        """Edges of one clip on ``grid`` before building them (``None``: unknown)."""
+        return None
+
     def extra_repr(self) -> str:
         return ""
 
@@ -69,6 +73,11 @@ class FunctionEdgeSet(EdgeSet):
 
     def build(self, grid: TokenGrid, x: Tensor | None = None) -> Tensor:
         return self.fn(grid, **self.params)
+
+    def num_edges(self, grid: TokenGrid) -> int | None:
+        """``fn.num_edges(grid, **params)`` when the function defines it, else ``None``."""
+        count = getattr(self.fn, "num_edges", None)
+        return None if count is None else int(count(grid, **self.params))
 
     def extra_repr(self) -> str:
         args = [repr(self.name)] + [f"{k}={v!r}" for k, v in self.params.items()]
@@ -160,3 +169,9 @@ def temporal(grid: TokenGrid) -> Tensor:
 def no_edges(grid: TokenGrid) -> Tensor:
     """No edges at all (propagation then leaves the tokens unchanged)."""
     return torch.empty(2, 0, dtype=torch.long)
+
+
+# edge counts known before building: Topology.edges checks them against the memory budget
+intra_frame.num_edges = lambda grid: grid.T * grid.num_sites * (grid.num_sites - 1)
+temporal.num_edges = lambda grid: 2 * (grid.T - 1) * grid.num_sites
+no_edges.num_edges = lambda grid: 0

@@ -1,16 +1,61 @@
 """Topologies: ordered unions of typed edge sets, and their registry."""
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
+from .caching import LRUCache, is_tracing
 from .edge_sets import EdgeSet, get_edge_set
 from .grid import TokenGrid
 from .registry import Registry
 
 TOPOLOGIES: Registry[Topology] = Registry("topology")
+
+#: Largest edge list (bytes of ``edge_index`` + ``edge_type``, 24 per edge) a grid or a batch
+#: may allocate; the environment variable ``TAGNET_EDGE_MEMORY_BUDGET`` (bytes) overrides it.
+EDGE_MEMORY_BUDGET = 4 << 30
+_BYTES_PER_EDGE = 24
+
+
+def _edge_budget() -> int:
+    value = os.environ.get("TAGNET_EDGE_MEMORY_BUDGET")
+    if value is None:
+        return EDGE_MEMORY_BUDGET
+    try:
+        return int(float(value))
+    except ValueError:
+        raise ValueError(f"TAGNET_EDGE_MEMORY_BUDGET={value!r} is not a number of bytes") from None
+
+
+def check_edge_budget(num_edges: int, what: str) -> None:
+    """Raise ``MemoryError`` before allocating ``num_edges`` edges beyond the memory budget."""
+    if not isinstance(num_edges, int):  # a symbolic size while tracing: checked in eager runs
+        return
+    need, budget = num_edges * _BYTES_PER_EDGE, _edge_budget()
+    if need > budget:
+        raise MemoryError(
+            f"{what} would hold {num_edges:,} edges, about {need / 2**30:.2f} GiB of edge_index "
+            f"and edge_type, over the edge memory budget of {budget / 2**30:.2f} GiB; use a "
+            "smaller grid or batch, a sparser topology, or raise TAGNET_EDGE_MEMORY_BUDGET "
+            "(bytes)"
+        )
+
+
+def check_node_ids(edge_index: Tensor, num_nodes: int, edge_set, where: str) -> None:
+    """Raise ``ValueError`` naming ``edge_set`` when an id of ``edge_index`` is not a node."""
+    if edge_index.numel() == 0:
+        return
+    lo, hi = int(edge_index.min()), int(edge_index.max())
+    if lo < 0 or hi >= num_nodes:
+        name = getattr(edge_set, "name", edge_set)
+        raise ValueError(
+            f"edge set {name!r} returned node ids in [{lo}, {hi}] on {where}, which has "
+            f"{num_nodes} nodes (ids 0..{num_nodes - 1}); fix the edge set's builder"
+        )
 
 
 class Topology:
@@ -55,9 +100,12 @@ class Topology:
                     f"topology {name or names} has {len(self.edge_sets)} edge types "
                     f"{names} but {len(weights)} weights {weights}"
                 )
+            if not all(math.isfinite(w) and w > 0 for w in weights):
+                raise ValueError(f"topology {name or names} weights {list(weights)} must be "
+                                 f"finite positive numbers, one per edge type {names}")
         self.weights: tuple[float, ...] | None = weights
         self.name = name or "+".join(names)
-        self._cache: dict[TokenGrid, tuple[Tensor, Tensor]] = {}
+        self._cache = LRUCache(8, f"edges of topology {self.name!r}")  # per grid
         self._static: tuple[Topology, Tensor] | None = None
 
     @property
@@ -80,7 +128,10 @@ class Topology:
             return self, torch.arange(self.num_edge_types)
         if self._static is None:
             ids = [i for i, e in enumerate(self.edge_sets) if not e.dynamic]
-            self._static = (Topology([self.edge_sets[i] for i in ids]), torch.tensor(ids))
+            static = (Topology([self.edge_sets[i] for i in ids]), torch.tensor(ids))
+            if is_tracing():  # the id tensor would be a fake one
+                return static
+            self._static = static
         return self._static
 
     def type_weights(self) -> Tensor:
@@ -92,7 +143,10 @@ class Topology:
     def edges(self, grid: TokenGrid | str | tuple) -> tuple[Tensor, Tensor]:
         """``(edge_index [2, E] long, edge_type [E] long)`` of one clip on ``grid``.
 
-        Static topologies only; the result is cached per grid (on the CPU).
+        Static topologies only; the result is cached for the last 8 grids (on the
+        CPU). Raises ``ValueError`` when an edge set returns ids that are not nodes of
+        ``grid`` (naming the edge set), and ``MemoryError`` before building when the
+        edge sets' known sizes exceed the edge memory budget (``EDGE_MEMORY_BUDGET``).
         """
         grid = TokenGrid.parse(grid)
         if self.dynamic:
@@ -101,14 +155,26 @@ class Topology:
                 f"{[e.name for e in self.edge_sets if e.dynamic]}; build its graphs with "
                 "batch_graphs(tokens, grid, topology)"
             )
-        if grid not in self._cache:
-            parts = [e(grid) for e in self.edge_sets]
-            edge_index = torch.cat(parts, dim=1) if parts else torch.empty(2, 0, dtype=torch.long)
-            edge_type = torch.cat([
-                torch.full((p.size(1),), i, dtype=torch.long) for i, p in enumerate(parts)
-            ]) if parts else torch.empty(0, dtype=torch.long)
-            self._cache[grid] = (edge_index, edge_type)
-        return self._cache[grid]
+        return self._cache.get(grid, lambda: self._build(grid))
+
+    def num_edges(self, grid: TokenGrid | str | tuple) -> int | None:
+        """Edges of one clip on ``grid``, not built; ``None`` when an edge set cannot say."""
+        grid = TokenGrid.parse(grid)
+        counts = [e.num_edges(grid) for e in self.edge_sets]
+        return None if None in counts else sum(counts)
+
+    def _build(self, grid: TokenGrid) -> tuple[Tensor, Tensor]:
+        known = sum(c for c in (e.num_edges(grid) for e in self.edge_sets) if c is not None)
+        check_edge_budget(known, f"topology {self.name!r} on grid {grid}")
+        parts = [e(grid) for e in self.edge_sets]
+        if not is_tracing(*parts):
+            for edge_set, part in zip(self.edge_sets, parts, strict=True):
+                check_node_ids(part, grid.num_nodes, edge_set, f"grid {grid}")
+        edge_index = torch.cat(parts, dim=1) if parts else torch.empty(2, 0, dtype=torch.long)
+        edge_type = torch.cat([
+            torch.full((p.size(1),), i, dtype=torch.long) for i, p in enumerate(parts)
+        ]) if parts else torch.empty(0, dtype=torch.long)
+        return edge_index, edge_type
 
     def __add__(self, other: Topology) -> Topology:
         return Topology(self.edge_sets + get_topology(other).edge_sets)

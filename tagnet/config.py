@@ -81,7 +81,9 @@ class DataConfig:
     label, as on the synthetic benchmark). ``val_split`` is the official
     validation list (used with ``train.select_on=val``); ``test_split`` the list
     reported at the end. FineGym has one list for both (``val``); HAA500 has
-    ``val`` and ``test``.
+    ``val`` and ``test``. ``mean`` / ``std`` (3 numbers each) override the
+    normalisation the model's backbone expects
+    (:mod:`tagnet.backbones.pretrained`; ``null``: the backbone's).
     """
 
     dataset: str = "finegym"
@@ -105,6 +107,8 @@ class DataConfig:
     on_error: str = "skip"
     cache_dir: str | None = None
     synth: dict = field(default_factory=dict)
+    mean: list | None = None
+    std: list | None = None
 
 
 @dataclass
@@ -120,6 +124,8 @@ class TrainConfig:
     A non-finite (NaN or infinite) training loss stops the run with an error naming
     the step; ``nonfinite_patience`` tolerates that many consecutive such steps,
     skipped without an update, before stopping (default 0: stop at the first).
+    ``compile`` runs the training steps under ``torch.compile`` (the TAG-Head
+    compiles as one graph with the default ``propagation="auto"``).
     """
 
     epochs: int = 60
@@ -146,6 +152,7 @@ class TrainConfig:
     deterministic: bool = False
     max_steps_per_epoch: int | None = None
     nonfinite_patience: int = 0
+    compile: bool = False
 
 
 @dataclass

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from torch import nn
 
 from tagnet.backbones import create_backbone, freeze_backbone, list_backbones
+from tagnet.backbones.pretrained import model_input_config
 from tagnet.head import ABLATIONS, TAGHead
 from tagnet.model import TAGNet
 from tagnet.presets import HEAD_PRESET_KEYS, PRESETS
@@ -109,6 +110,10 @@ def create_model(arch: str, *, preset: str | None = None, **overrides) -> nn.Mod
         (TokenGrid(T=8, H=7, W=7), 1024)
     """
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    classes = overrides.get("num_classes", 0)
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 0:
+        raise ValueError(f"num_classes must be an int >= 0 (0 builds a feature extractor without "
+                         f"classifier), got {classes!r}")
     builder = _builder(arch)
     kwargs = dict(overrides)
     if preset is not None:
@@ -126,6 +131,7 @@ def create_model(arch: str, *, preset: str | None = None, **overrides) -> nn.Mod
         kwargs = {**values, **overrides}
     model = builder(**kwargs)
     model.config = {"arch": arch, "preset": preset, **overrides}
+    model.input_config = model_input_config(arch, preset)  # mean, std, size, weights source
     return model
 
 

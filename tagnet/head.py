@@ -56,8 +56,8 @@ class TAGHead(nn.Module):
         K (int), alpha (float): APPNP steps and teleport (2, 0.1 as released).
         edge_weights (sequence of float, optional): per-edge-type weights.
         learn_edge_weights (bool): learn the per-type weights.
-        propagation (str): how APPNP is computed: ``"pyg"`` (default), ``"structured"``
-            (exact closed form for intra-frame/temporal graphs) or ``"auto"``.
+        propagation (str): how APPNP is computed: ``"auto"`` (default: ``"structured"``,
+            the exact closed form, where the graph allows it, else ``"pyg"``) or a method.
         drop_rate (float): dropout before the classifier (0).
     """
 
@@ -80,7 +80,7 @@ class TAGHead(nn.Module):
         alpha: float = 0.1,
         edge_weights: Sequence[float] | None = None,
         learn_edge_weights: bool = False,
-        propagation: str = "pyg",
+        propagation: str = "auto",
         drop_rate: float = 0.0,
     ) -> None:
         super().__init__()

@@ -58,6 +58,9 @@ def _table(args, model, report) -> str:
     if "atr_parts" in report.extra:
         lines[-1:-1] = ["  ATR: " + ", ".join(f"{k} {v:,}"
                                               for k, v in report.extra["atr_parts"].items())]
+    inp = getattr(model, "input_config", None)
+    if inp is not None:
+        lines += [f"input         {inp.describe()}", ""]
     atr = f", ATR blocks {m['atr'] / 1e9:.3f}" if "atr" in m else ""
     lines.append(f"GMACs         {report.gmacs:.3f}  (backbone {m['backbone'] / 1e9:.3f}{atr}, "
                  f"head {m['head'] / 1e9:.3f}, propagation {m['propagation'] / 1e9:.4f})")

@@ -18,6 +18,8 @@ Evaluate a checkpoint written by `tagnet train` on one split of its dataset.
   tagnet eval --checkpoint runs/gym99/best.pth
   tagnet eval --checkpoint runs/gym99 --split val --num-clips 3 --num-crops 3 --tsne
   tagnet eval --checkpoint best.pth data.root=/mnt/finegym     # data moved
+  tagnet eval --weights gym99_best.pth --arch tag_r2plus1d_34 --config gym99 \
+      data.root=/data/finegym                                  # the authors' weights file
   tagnet eval --checkpoint runs/linear runs/finetune runs/tag --tsne \
       --titles "transfer learning" "fine-tuning" "TAG-Head"    # the paper's Fig. 3
 
@@ -38,9 +40,12 @@ panel per model, side by side.
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="config overrides, e.g. data.root=/data eval.batch_size=16")
-    parser.add_argument("--checkpoint", "-k", required=True, nargs="+",
+    from tagnet.commands.export import add_weights_arguments
+
+    parser.add_argument("--checkpoint", "-k", nargs="+",
                         help="a .pth written by tagnet train, or a run folder (best.pth); "
                         "several to compare models")
+    add_weights_arguments(parser)
     parser.add_argument("--titles", nargs="+", help="a name per checkpoint for the table and "
                         "the t-SNE panels (default: each run's name)")
     parser.add_argument("--split", help="split to evaluate (default: the config's test_split)")
@@ -58,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tagnet.eval.report import format_metrics
 
+    if (args.checkpoint is None) == (args.weights is None):
+        raise ValueError("pass either --checkpoint (tagnet training checkpoints) or --weights "
+                         "FILE with --arch and --preset (or --config)")
+    if args.weights is not None:
+        args.checkpoint = [args.weights]
     paths = [Path(p) / "best.pth" if Path(p).is_dir() else Path(p) for p in args.checkpoint]
     if args.titles is not None and len(args.titles) != len(paths):
         raise ValueError(f"{len(paths)} checkpoints need as many --titles, "
@@ -152,6 +162,8 @@ def _load(args: argparse.Namespace, path) -> _Run:
     from tagnet.config import Config
     from tagnet.train.checkpoint import load_checkpoint
 
+    if args.weights is not None:
+        return _load_weights(args)
     ckpt = load_checkpoint(path)
     cfg = Config.from_dict(ckpt["config"], where=str(path)).override(args.overrides)
     for flag, key in (("num_clips", "eval.num_clips"), ("num_crops", "eval.num_crops"),
@@ -160,6 +172,27 @@ def _load(args: argparse.Namespace, path) -> _Run:
             cfg.set(key, getattr(args, flag))
     return _Run(path=path, ckpt=ckpt, cfg=cfg, split=args.split or cfg.data.test_split,
                 class_names=list(ckpt["class_names"]))
+
+
+def _load_weights(args: argparse.Namespace) -> _Run:
+    """A --weights file: the model from --arch/--preset/--config, the classes from the data."""
+    from tagnet.commands.export import model_from_weights
+    from tagnet.config import load_config
+    from tagnet.train.datasets import build_dataset
+
+    cfg = load_config(args.config, args.overrides)
+    if args.preset:
+        cfg.set("model.preset", args.preset)
+    split = args.split or cfg.data.test_split
+    classes = list(build_dataset(cfg, split, train=False, views=False).classes)
+    model, cfg, layout = model_from_weights(args, args.overrides, num_classes=len(classes))
+    print(f"loaded '{args.weights}' ({layout} layout, {len(classes)} classes)")
+    for flag, key in (("num_clips", "eval.num_clips"), ("num_crops", "eval.num_crops"),
+                      ("device", "device")):
+        if getattr(args, flag) is not None:
+            cfg.set(key, getattr(args, flag))
+    ckpt = {"model": model.state_dict(), "epoch": None}
+    return _Run(path=Path(args.weights), ckpt=ckpt, cfg=cfg, split=split, class_names=classes)
 
 
 def _evaluate(args: argparse.Namespace, run: _Run, out, title: str):

@@ -54,10 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_dataset(args: argparse.Namespace):
     """The dataset the arguments name, with the evaluation transform."""
+    from tagnet.backbones.pretrained import input_config
     from tagnet.datasets.transforms import test_transform
 
-    common = dict(num_frames=args.frames, transform=test_transform(args.size, resize=args.resize),
-                  on_error=args.on_error)
+    inp = input_config(getattr(args, "backbone", None))  # what the backbone's weights expect
+    transform = test_transform(args.size, resize=args.resize, mean=inp.mean, std=inp.std)
+    common = dict(num_frames=args.frames, transform=transform, on_error=args.on_error)
 
     def need(*names):
         missing = [n for n in names if getattr(args, n.replace("-", "_")) is None]
@@ -93,12 +95,14 @@ def _run_locked(args: argparse.Namespace) -> int:
     import torch
 
     from tagnet.backbones import TokenShardWriter, create_backbone, extract_tokens
+    from tagnet.backbones.pretrained import input_config
 
     backbone = create_backbone(args.backbone, weights=args.weights)
     dataset = build_dataset(args)
     info = {"backbone": args.backbone, "backbone_kwargs": {}, "weights": args.weights,
             "num_frames": args.frames, "img_size": args.size, "dataset": args.dataset,
-            "split": args.split, "classes": list(getattr(dataset, "classes", []))}
+            "split": args.split, "classes": list(getattr(dataset, "classes", [])),
+            "input": input_config(args.backbone).to_dict()}
     writer = TokenShardWriter(args.out, info, shard_size=args.shard_size,
                               dtype=getattr(torch, args.dtype))
     count = extract_tokens(backbone, dataset, writer, batch_size=args.batch_size,

@@ -12,6 +12,8 @@ written by `tagnet train`; clips are sampled and centre-cropped as in testing.
 
   tagnet predict clip.mp4 --checkpoint runs/gym99/best.pth
   tagnet predict videos/ --checkpoint runs/demo/tag_head --topk 3 --json preds.json
+  tagnet predict clip.mp4 --weights gym99_best.pth --arch tag_r2plus1d_34 --preset gym99 \
+      --classes gym99_classes.txt          # the authors' (or any) weights file
 
 Videos that cannot be decoded (and symlink loops) are reported and skipped.
 --json keeps file names exactly: one that is not valid UTF-8 is written with
@@ -22,8 +24,13 @@ printed names show such bytes as \\xXX.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FOLDER")
-    parser.add_argument("--checkpoint", "-k", required=True,
+    from tagnet.commands.export import add_weights_arguments
+
+    parser.add_argument("--checkpoint", "-k",
                         help="a .pth written by tagnet train, or a run folder (best.pth)")
+    add_weights_arguments(parser)
+    parser.add_argument("--classes", metavar="FILE", help="class names of --weights, one per "
+                        "line (default: class_0, class_1, ...)")
     parser.add_argument("--topk", type=positive_int, default=5,
                         help="classes to show per video (5)")
     parser.add_argument("--num-clips", type=positive_int, default=1,
@@ -56,6 +63,37 @@ def find_videos(inputs: list[str]) -> list[str]:
     if not found:
         raise FileNotFoundError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) in {inputs}")
     return found
+
+
+def clip_tensor(path: str, cfg):
+    """One centre-cropped test clip ``(3, T, H, W)`` of ``path``, as ``cfg`` samples it."""
+    from tagnet.datasets.base import VideoDataset
+    from tagnet.train.datasets import short_side_for, transform_for
+
+    ds = VideoDataset([(path, 0)], ["clip"], num_frames=cfg.data.num_frames, num_clips=1,
+                      transform=transform_for(cfg, train=False, views=False),
+                      short_side=short_side_for(cfg), on_error="raise")
+    return ds[0][0]
+
+
+def _weights_model(args: argparse.Namespace, device):
+    """Model, class names and config for ``--weights``."""
+    from pathlib import Path
+
+    from tagnet.commands.export import model_from_weights
+
+    model, cfg, layout = model_from_weights(args)
+    classes = model.head.num_classes if hasattr(model, "head") else args.num_classes
+    if args.classes:
+        names = [line.strip() for line in Path(args.classes).read_text().splitlines()
+                 if line.strip()]
+        if len(names) != classes:
+            raise ValueError(f"--classes {args.classes} lists {len(names)} names, but the model "
+                             f"has {classes} classes")
+    else:
+        names = [f"class_{i}" for i in range(classes)]
+    print(f"loaded '{args.weights}' ({layout} layout, {classes} classes)")
+    return model.to(device), names, cfg
 
 
 def predict_videos(paths: list[str], model, class_names: list[str], cfg, *, topk: int = 5,
@@ -111,18 +149,24 @@ def run(args: argparse.Namespace) -> int:
     from tagnet.train.distributed import resolve_device
     from tagnet.train.modeling import load_model
 
+    if (args.checkpoint is None) == (args.weights is None):
+        raise ValueError("pass either --checkpoint (a tagnet training checkpoint) or --weights "
+                         "FILE with --arch and --preset (or --config)")
     if args.json and not Path(args.json).resolve().parent.is_dir():
         raise FileNotFoundError(f"--json {safe_path(args.json)}: folder "
                                 f"'{safe_path(Path(args.json).parent)}' does not exist; create "
                                 "it or write the JSON elsewhere")
-    ckpt = Path(args.checkpoint)
-    if ckpt.is_dir():
-        ckpt = ckpt / "best.pth"
     device = resolve_device(args.device)
     videos = find_videos(args.inputs)
-    model, state = load_model(ckpt, device)
-    cfg = Config.from_dict(state["config"])
-    results = predict_videos(videos, model, list(state["class_names"]), cfg,
+    if args.weights is not None:
+        model, class_names, cfg = _weights_model(args, device)
+    else:
+        ckpt = Path(args.checkpoint)
+        if ckpt.is_dir():
+            ckpt = ckpt / "best.pth"
+        model, state = load_model(ckpt, device)
+        cfg, class_names = Config.from_dict(state["config"]), list(state["class_names"])
+    results = predict_videos(videos, model, class_names, cfg,
                              topk=args.topk, num_clips=args.num_clips,
                              batch_size=args.batch_size, device=device)
     if args.json:  # first, so that nothing printed below can lose it

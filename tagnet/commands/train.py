@@ -92,7 +92,13 @@ def run(args: argparse.Namespace) -> int:
 
     cfg, resume = resolve(args)
     if args.print_config:
-        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+        from tagnet.backbones.pretrained import config_input
+
+        shown = cfg.to_dict()  # the normalisation that will be used, not null
+        inp = config_input(cfg)
+        shown["data"].update(mean=list(inp.mean), std=list(inp.std))
+        print(yaml.safe_dump(shown, sort_keys=False), end="")
+        print(f"# input: {inp.describe()}")
         return 0
     check_output_dir(cfg.output_dir, resume, args.overwrite)  # before generating any data
     if cfg.data.synth:

@@ -41,8 +41,9 @@ class GraphPropagation(nn.Module):
         edge_weights (sequence of float, optional): one weight per edge type;
             defaults to the topology's weights, else ones.
         learn_edge_weights (bool): learn the per-type weights.
-        propagation (str): ``"pyg"`` (default), ``"structured"`` or ``"auto"``
-            (also ``"pyg-edge"``, ``"pyg-csr"``, ``"dense"``).
+        propagation (str): ``"auto"`` (default), ``"pyg"`` or ``"structured"``
+            (also ``"pyg-edge"``, ``"pyg-csr"``, ``"dense"``); every method gives the
+            same result up to float rounding.
 
     Shapes:
         - input: tokens ``(B, N, C)`` and their :class:`TokenGrid`;
@@ -56,7 +57,7 @@ class GraphPropagation(nn.Module):
         alpha: float = 0.1,
         edge_weights: Sequence[float] | None = None,
         learn_edge_weights: bool = False,
-        propagation: str = "pyg",
+        propagation: str = "auto",
     ) -> None:
         super().__init__()
         if K < 0 or not 0.0 <= alpha <= 1.0:
@@ -72,10 +73,10 @@ class GraphPropagation(nn.Module):
             weights = self.topology.type_weights()
         else:
             weights = torch.as_tensor(edge_weights, dtype=torch.float).flatten()
-        if weights.numel() != n or (weights <= 0).any():
+        if weights.numel() != n or not bool((weights.isfinite() & (weights > 0)).all()):
             raise ValueError(
-                f"edge_weights {weights.tolist()} must be {n} positive numbers, one per edge "
-                f"type {self.topology.edge_types}"
+                f"edge_weights {weights.tolist()} must be {n} finite positive numbers, one per "
+                f"edge type {self.topology.edge_types}"
             )
         self.learn_edge_weights = learn_edge_weights
         self._unit_weights = not learn_edge_weights and bool((weights == 1).all())
@@ -103,7 +104,7 @@ class GraphPropagation(nn.Module):
 
     def extra_repr(self) -> str:
         s = f"topology={self.topology.name!r}, K={self.K}, alpha={self.alpha}"
-        if self.method != "pyg":
+        if self.method != "auto":
             s += f", propagation={self.method!r}"
         if not self._unit_weights:
             w = [round(float(v), 4) for v in self.type_weights().detach()]

@@ -25,7 +25,7 @@ takes the CSR layout because it measured fastest of the PyG variants on CPU
 """
 from __future__ import annotations
 
-import functools
+import math
 from collections.abc import Sequence
 
 import torch
@@ -34,6 +34,7 @@ from torch_geometric.nn import APPNP
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from tagnet.graphs import TokenGrid, batch_graphs, get_topology
+from tagnet.graphs.caching import LRUCache
 from tagnet.propagation.graph_cache import as_weight_tensor, gcn_graph
 from tagnet.propagation.structured import structured_appnp, why_not_structured
 
@@ -72,9 +73,13 @@ def resolve_method(method: str, topology, dtype: torch.dtype = torch.float32) ->
     return method
 
 
-@functools.lru_cache(maxsize=32)
+_APPNPS = LRUCache(32, "APPNP modules")
+_eager_gcn_graph = torch.compiler.disable(gcn_graph)
+
+
 def _appnp(K: int, alpha: float) -> APPNP:
-    return APPNP(K=K, alpha=alpha, normalize=False)
+    """A shared parameter-free ``APPNP(K, alpha, normalize=False)`` (a fresh one while tracing)."""
+    return _APPNPS.get((K, alpha), lambda: APPNP(K=K, alpha=alpha, normalize=False))
 
 
 def _pyg_dynamic(x: Tensor, grid, topology, appnp: APPNP, type_weights) -> Tensor:
@@ -134,6 +139,10 @@ def propagate(
     if n != topology.num_edge_types:
         raise ValueError(f"{n} edge weights given for the {topology.num_edge_types} edge types "
                          f"{topology.edge_types} of topology {topology.name!r}")
+    if not isinstance(edge_weights, Tensor) and not all(
+            math.isfinite(w) and w > 0 for w in map(float, edge_weights)):
+        raise ValueError(f"edge_weights {list(edge_weights)} must be finite positive numbers, "
+                         f"one per edge type {topology.edge_types}")
     if method == "structured":
         return structured_appnp(tokens, grid, topology, K, alpha, edge_weights)
     B, N, C = tokens.shape
@@ -154,8 +163,10 @@ def propagate(
     if topology.dynamic:
         return _pyg_dynamic(tokens, grid, topology, appnp, edge_weights).view(B, N, C)
     layout = "csr" if method == "pyg-csr" else "edge"
-    adj, edge_weight = gcn_graph(grid, topology, B, device=tokens.device, dtype=tokens.dtype,
-                                 type_weights=edge_weights, layout=layout)
+    # under torch.compile the cached graph is looked up eagerly (one graph break), not traced
+    graph = _eager_gcn_graph if torch.compiler.is_compiling() else gcn_graph
+    adj, edge_weight = graph(grid, topology, B, device=tokens.device, dtype=tokens.dtype,
+                         type_weights=edge_weights, layout=layout)
     return appnp(x, adj, edge_weight).view(B, N, C)
 
 

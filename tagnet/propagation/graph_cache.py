@@ -6,7 +6,10 @@ APPNP's ``gcn_norm`` turns the clip graph :math:`M` into
 every clip of a batch has the same :math:`A`, so the batched graph is one clip's
 graph tiled by node offsets. This module computes it once per (grid, topology,
 batch size, device, dtype, weights, layout) and keeps the last
-:data:`MAX_ENTRIES` in an LRU cache; :data:`BUILDS` counts the builds.
+:data:`MAX_ENTRIES` in an LRU cache; :data:`BUILDS` counts the builds. While a
+tracer runs (``torch.compile``, ``torch.export``, fake tensors) graphs are built
+and not kept (:func:`tagnet.graphs.caching.is_tracing`), so no eager call ever
+reads a tensor a tracer made.
 
 Layouts: ``"edge"`` gives ``(edge_index [2, B(E+N)], edge_weight [B(E+N)])``
 for message passing; ``"csr"`` gives a ``torch.sparse_csr`` matrix
@@ -17,7 +20,6 @@ is cached and the normalised values are recomputed, differentiably, per call.
 from __future__ import annotations
 
 import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
@@ -26,13 +28,15 @@ from torch_geometric.utils import scatter
 
 from tagnet.graphs import TokenGrid, get_topology, tile_edges
 from tagnet.graphs.batching import edge_template
+from tagnet.graphs.caching import LRUCache
+from tagnet.graphs.topology import check_edge_budget
 
 LAYOUTS = ("edge", "csr", "dense")
 MAX_ENTRIES = 16
 #: Builds so far, per kind (tests and benchmarks read it).
 BUILDS = {"clip": 0, "index": 0, "graph": 0}
-_CLIPS: dict[tuple, tuple[Tensor, Tensor]] = {}
-_LRU: OrderedDict[tuple, tuple] = OrderedDict()
+_CLIPS = LRUCache(MAX_ENTRIES, "clip graphs")
+_LRU = LRUCache(MAX_ENTRIES, "normalised batched graphs")
 
 
 def clear_cache() -> None:
@@ -49,14 +53,11 @@ def as_weight_tensor(weights, dtype, device) -> Tensor:
 
 
 def _lru(key: tuple, build):
-    if key in _LRU:
-        _LRU.move_to_end(key)
-        return _LRU[key]
-    with torch.inference_mode(False):  # cached inference tensors could not be saved for backward
-        value = _LRU[key] = build()
-    if len(_LRU) > MAX_ENTRIES:
-        _LRU.popitem(last=False)
-    return value
+    def build_normal():
+        with torch.inference_mode(False):  # a cached inference tensor could not be saved
+            return build()
+
+    return _LRU.get(key, build_normal)
 
 
 def clip_graph(grid: TokenGrid, topology, device=None) -> tuple[Tensor, Tensor]:
@@ -67,20 +68,19 @@ def clip_graph(grid: TokenGrid, topology, device=None) -> tuple[Tensor, Tensor]:
     """
     grid, topology = TokenGrid.parse(grid), get_topology(topology)
     device = torch.device(device or "cpu")
-    key = (grid, topology, device)
-    if key not in _CLIPS:
-        if topology.dynamic:
-            raise ValueError(f"topology {topology.name!r} is data-dependent; its graphs are "
-                             "built per batch and cannot be cached")
+    if topology.dynamic:
+        raise ValueError(f"topology {topology.name!r} is data-dependent; its graphs are "
+                         "built per batch and cannot be cached")
+
+    def build():
         edge_index, edge_type = edge_template(grid, topology, device)
+        BUILDS["clip"] += 1
         with torch.inference_mode(False):
             loops = torch.arange(grid.num_nodes, device=device)
-            _CLIPS[key] = (
-                torch.cat([edge_index, loops.expand(2, -1)], dim=1),
-                torch.cat([edge_type, torch.full_like(loops, topology.num_edge_types)]),
-            )
-        BUILDS["clip"] += 1
-    return _CLIPS[key]
+            return (torch.cat([edge_index, loops.expand(2, -1)], dim=1),
+                    torch.cat([edge_type, torch.full_like(loops, topology.num_edge_types)]))
+
+    return _CLIPS.get((grid, topology, device), build)
 
 
 def gcn_edge_weight(edge_index: Tensor, edge_type: Tensor, type_weights: Tensor,
@@ -104,6 +104,8 @@ def _index(grid: TokenGrid, topology, batch_size: int, device, layout: str):
         N = grid.num_nodes
         if layout == "dense":
             return (edge_index[1], edge_index[0]), None
+        check_edge_budget(edge_index.size(1) * batch_size,
+                          f"{batch_size} clips of topology {topology.name!r} on grid {grid}")
         tiled = tile_edges(edge_index, N, batch_size)
         if layout == "edge":
             return tiled, None

@@ -36,13 +36,13 @@ ops and keeps :math:`O(K N C)` (never :math:`O(K E C)`).
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from tagnet.graphs import TokenGrid, get_topology
+from tagnet.graphs.caching import LRUCache, is_tracing
 from tagnet.graphs.edge_sets import FunctionEdgeSet, intra_frame, no_edges, temporal
 
 #: The edge-set builders the structured path reproduces exactly (plain, no parameters).
@@ -177,7 +177,9 @@ def structured_appnp(x: Tensor, grid: TokenGrid | str | tuple, topology="tag", K
     if type_weights is None:
         type_weights = topology.weights or (1.0,) * topology.num_edge_types
     h0 = x.reshape(B, grid.T, grid.num_sites, C)  # (B, T, P, C)
-    if isinstance(type_weights, Tensor) and type_weights.requires_grad:
+    learn = isinstance(type_weights, Tensor) and type_weights.requires_grad
+    if learn or is_tracing(x):  # tracers record plain ops; out= buffers are eager-only
+        type_weights = torch.as_tensor(type_weights)
         w_c, w_t = _split_weights(topology, type_weights.to(device=x.device, dtype=x.dtype))
         L, c = time_operators(grid, w_c, w_t, alpha, x.dtype, x.device)
         h = h0
@@ -192,11 +194,17 @@ def structured_appnp(x: Tensor, grid: TokenGrid | str | tuple, topology="tag", K
     return h.reshape(B, N, C)
 
 
-@functools.lru_cache(maxsize=64)
+_OPERATORS = LRUCache(64, "structured operators")
+
+
 def _cached_operators(grid: TokenGrid, w_c: float, w_t: float, alpha: float, dtype,
                       device) -> tuple[Tensor, Tensor]:
-    with torch.inference_mode(False):  # a cached inference tensor could not be saved for backward
-        return time_operators(grid, w_c, w_t, alpha, dtype, device)
+    """:func:`time_operators`, kept per key in eager mode; built afresh while tracing."""
+    def build():
+        with torch.inference_mode(False):  # a cached inference tensor could not be saved
+            return time_operators(grid, w_c, w_t, alpha, dtype, device)
+
+    return _OPERATORS.get((grid, w_c, w_t, alpha, dtype, torch.device(device)), build)
 
 
 __all__ = ["structured_appnp", "supports_structured", "why_not_structured", "frame_degree",

@@ -38,19 +38,22 @@ def short_side_for(cfg: Config) -> int:
 def transform_for(cfg: Config, train: bool, views: bool = True):
     """The clip transform of a split: training augmentation, or test views
     (``eval.num_crops`` crops when ``views``, else the centre crop)."""
+    from tagnet.backbones.pretrained import config_input
     from tagnet.datasets.transforms import test_transform, train_transform
 
     d = cfg.data
     short = short_side_for(cfg)
+    inp = config_input(cfg)  # the backbone's normalisation, or data.mean / data.std
+    norm = dict(mean=inp.mean, std=inp.std)
     if train:
         return train_transform(d.train_transform, size=d.img_size, scale=tuple(d.crop_scale),
                                resize=max(d.img_size, int(round(short * 126 / 128))),
-                               flip=d.flip)
+                               flip=d.flip, **norm)
     if views and cfg.eval.num_crops > 1:
         from tagnet.eval.views import MultiCropTransform
 
-        return MultiCropTransform(d.img_size, short, cfg.eval.num_crops)
-    return test_transform(d.img_size, resize=short)
+        return MultiCropTransform(d.img_size, short, cfg.eval.num_crops, **norm)
+    return test_transform(d.img_size, resize=short, **norm)
 
 
 def build_dataset(cfg: Config, split: str, train: bool, views: bool = True) -> Dataset:

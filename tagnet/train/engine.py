@@ -90,6 +90,8 @@ class Trainer:
         if self.dist.distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if t.compile:  # checkpoints and evaluation keep using the eager self.model
+            self.net = torch.compile(self.net)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=t.label_smoothing, reduction="sum")
         self.train_data = SeededDataset(train_set, cfg.seed)
         self.sampler = ResumableSampler(self.train_data, self.dist.world_size, self.dist.rank,

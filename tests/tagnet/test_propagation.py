@@ -53,7 +53,7 @@ def test_alpha_one_returns_input_and_none_is_identity():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="2 positive numbers"):
+    with pytest.raises(ValueError, match="2 finite positive numbers"):
         GraphPropagation("tag", edge_weights=[1.0])
     with pytest.raises(ValueError, match="K >= 0"):
         GraphPropagation("tag", K=-1)

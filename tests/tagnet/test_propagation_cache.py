@@ -111,7 +111,7 @@ def test_template_and_normalisation_are_built_once():
     prop(torch.randn(4, grid.num_nodes, 3, dtype=torch.float64), grid)  # another dtype
     assert graph_cache.BUILDS["clip"] == before["clip"] + 1
     assert graph_cache.BUILDS["graph"] == before["graph"] + 3
-    learned = GraphPropagation(topology, learn_edge_weights=True)
+    learned = GraphPropagation(topology, learn_edge_weights=True, propagation="pyg")
     for _ in range(2):  # learnable weights: the index is cached, the values are not
         learned(torch.randn(4, grid.num_nodes, 3), grid)
     assert graph_cache.BUILDS["graph"] == before["graph"] + 5
@@ -160,7 +160,8 @@ def test_default_module_is_unchanged_outside():
     assert list(prop.state_dict()) == []
     assert repr(prop) == ("GraphPropagation(\n  topology='tag', K=2, alpha=0.1\n"
                           "  (appnp): APPNP(K=2, alpha=0.1)\n)")
-    assert "propagation='auto'" in repr(GraphPropagation(propagation="auto"))
+    assert GraphPropagation().method == "auto"  # the default, not shown
+    assert "propagation='pyg'" in repr(GraphPropagation(propagation="pyg"))
     assert list(GraphPropagation(learn_edge_weights=True).state_dict()) == ["log_edge_weight"]
 
 

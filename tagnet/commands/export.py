@@ -1,0 +1,257 @@
+"""``tagnet export``: torch.export programs, ONNX models and slim weights files."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "export a model: torch.export program (.pt2), ONNX, or a slim .safetensors weights file"
+DESCRIPTION = """\
+Export a trained model for deployment, checked against the eager model.
+
+  tagnet export --checkpoint runs/gym99/best.pth --format pt2 -o gym99.pt2
+  tagnet export --checkpoint runs/gym99 --format onnx -o gym99.onnx --video clip.mp4
+  tagnet export --weights gym99_best.pth --arch tag_r2plus1d_34 --preset gym99 \\
+      --format safetensors -o gym99.safetensors
+
+The model comes from a `tagnet train` checkpoint (--checkpoint) or from a weights
+file (--weights with --arch and --preset or --config): tagnet's layout, the
+authors' released layout, wrapped in model_state_dict/state_dict/model, with a
+`module.` prefix, or .safetensors.
+
+pt2 and onnx have a dynamic batch dimension (input `video`, output `logits`);
+after writing, the program runs on the example input (--video, else a seeded
+random clip) and on a batch of another size, and its logits must match the
+eager model's within --atol (ONNX needs `pip install tagnet[export]`:
+onnx, onnxscript, onnxruntime). safetensors writes the weights alone in
+tagnet's layout (loadable with --weights, or tagnet.convert.load_weights).
+
+What exports: every static topology. The default propagation ("auto": the
+structured closed form for intra_frame/temporal graphs) and "pyg-edge"/"dense"
+trace as plain tensor ops; "pyg"/"pyg-csr" (a sparse CSR matrix) do not, so the
+export switches them to "pyg-edge" (the same numbers). Data-dependent
+topologies (knn_feature, similarity_aligned) cannot be exported: their edges
+depend on the tokens.
+"""
+
+FORMATS = ("pt2", "onnx", "safetensors")
+
+
+def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
+    """--weights with the flags that say which model the file is for (eval, predict, export)."""
+    parser.add_argument("--weights", metavar="FILE",
+                        help="a weights file that is not a tagnet training checkpoint (tagnet "
+                        "or the authors' layout, .pth or .safetensors); needs --arch and "
+                        "--preset, or --config")
+    parser.add_argument("--arch", help="model of --weights (default: the config's, "
+                        "tag_r2plus1d_34)")
+    parser.add_argument("--preset", help="released configuration of --weights: gym99, gym288, "
+                        "haa500")
+    parser.add_argument("--config", help="config (bundled name or YAML file) describing the "
+                        "model of --weights (and the data, for eval)")
+    parser.add_argument("--num-classes", type=int, help="classes of --weights (default: the "
+                        "preset's, else read from the file)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="config overrides for --weights, e.g. data.num_frames=16")
+    parser.add_argument("--checkpoint", "-k", help="a .pth written by tagnet train, or a run "
+                        "folder (best.pth)")
+    add_weights_arguments(parser)
+    parser.add_argument("--format", "-f", required=True, choices=FORMATS)
+    parser.add_argument("--output", "-o", required=True, help="file to write")
+    parser.add_argument("--video", help="a video to check the export on (default: random "
+                        "clips)")
+    parser.add_argument("--batch-size", type=int, default=2, help="example batch (2)")
+    parser.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17; 18)")
+    parser.add_argument("--atol", type=float, default=1e-4, help="largest logit difference "
+                        "allowed between export and eager (1e-4)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _file_classes(state: dict) -> int | None:
+    for key in ("head.fc.weight", "classifier.1.weight"):
+        if key in state and state[key].dim() == 2:
+            return int(state[key].shape[0])
+    return None
+
+
+def model_from_weights(args: argparse.Namespace, overrides: list[str] | None = None,
+                       num_classes: int | None = None):
+    """``(model in eval mode, config, layout)`` for ``--weights`` and the flags naming its model.
+
+    The classes are ``num_classes`` (a dataset's), else ``--num-classes``, the preset's, or the
+    classifier rows of the file.
+    """
+    from tagnet.backbones import load_state_dict_file
+    from tagnet.config import load_config
+    from tagnet.convert import load_weights
+    from tagnet.presets import PRESETS
+    from tagnet.train.modeling import build_model
+
+    if args.config is None and args.arch is None and args.preset is None:
+        raise ValueError("--weights needs the model it is for: --arch and --preset, or --config")
+    overrides = list(overrides or [])
+    cfg = load_config(args.config, overrides)
+    if args.arch:
+        cfg.set("model.arch", args.arch)
+    if args.preset:
+        if args.preset not in PRESETS:
+            raise ValueError(f"preset {args.preset!r} is unknown; known: {', '.join(PRESETS)}")
+        cfg.set("model.preset", args.preset)
+        if not any(o.startswith("data.num_frames=") for o in overrides):
+            cfg.set("data.num_frames", PRESETS[args.preset]["num_frames"])
+    state = load_state_dict_file(args.weights)
+    classes = (num_classes or args.num_classes or cfg.model.num_classes
+               or PRESETS.get(cfg.model.preset or "", {}).get("num_classes")
+               or _file_classes(state))
+    if classes is None:
+        raise ValueError(f"cannot tell the number of classes of '{args.weights}' (no classifier "
+                         "in the file): pass --num-classes")
+    model = build_model(cfg, classes, load_weights=False)
+    layout = load_weights(model, state, source=f"'{args.weights}'")
+    return model.eval(), cfg, layout
+
+
+def load_for_export(args: argparse.Namespace):
+    """``(model, config)`` from --checkpoint or --weights."""
+    from tagnet.config import Config
+    from tagnet.train.modeling import load_model
+
+    if (args.checkpoint is None) == (args.weights is None):
+        raise ValueError("pass either --checkpoint (a tagnet training checkpoint) or --weights")
+    if args.checkpoint is not None:
+        path = Path(args.checkpoint)
+        model, ckpt = load_model(path / "best.pth" if path.is_dir() else path)
+        return model, Config.from_dict(ckpt["config"])
+    model, cfg, layout = model_from_weights(args, args.overrides)
+    print(f"loaded '{args.weights}' ({layout} layout)")
+    return model, cfg
+
+
+def exportable(model) -> None:
+    """Raise ``ValueError`` naming what cannot be exported; switch CSR propagation to edges."""
+    from tagnet.propagation import GraphPropagation
+
+    for name, module in model.named_modules():
+        if not isinstance(module, GraphPropagation):
+            continue
+        if module.topology.dynamic:
+            dynamic = [e.name for e in module.topology.edge_sets if e.dynamic]
+            raise ValueError(
+                f"{name} uses topology {module.topology.name!r} with data-dependent edge sets "
+                f"{dynamic}: its graph depends on the tokens and cannot be exported. Exportable: "
+                "static topologies with propagation 'auto'/'structured' (intra_frame, temporal, "
+                "none), 'pyg-edge' or 'dense' (any static topology)")
+        if module.resolved_method() == "pyg-csr":
+            module.method = "pyg-edge"  # the same numbers; sparse CSR tensors do not trace
+            print(f"{name}: propagation 'pyg-csr' does not export, using 'pyg-edge'")
+
+
+def example_inputs(model, cfg, args: argparse.Namespace):
+    """The checked input: the clip of ``--video`` (test transform) or seeded random clips."""
+    import torch
+
+    if args.video:
+        from tagnet.commands.predict import clip_tensor
+
+        x = clip_tensor(args.video, cfg).unsqueeze(0)
+        return x.repeat(args.batch_size, *([1] * (x.dim() - 1)))
+    T, S = getattr(model, "num_frames", cfg.data.num_frames), getattr(model, "img_size",
+                                                                      cfg.data.img_size)
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(args.batch_size, 3, T, S, S, generator=g)
+
+
+def _other_batch(x):
+    import torch
+
+    return torch.cat([x, x[:1]])  # one clip more: the batch dimension must be dynamic
+
+
+def export_program(model, x, path: Path):
+    """Write a ``torch.export`` program with a dynamic batch; returns the program."""
+    import torch
+
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(path))
+    return program
+
+
+def export_onnx(model, x, path: Path, opset: int = 18) -> None:
+    """Write an ONNX model (input ``video``, output ``logits``) with a dynamic batch."""
+    import torch
+
+    if opset < 17:
+        raise ValueError(f"--opset {opset}: tagnet exports ONNX opset 17 or newer")
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError("ONNX export needs onnx and onnxscript: pip install tagnet[export] "
+                           "(onnx, onnxscript, onnxruntime)") from exc
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    torch.onnx.export(model, (x,), str(path), dynamo=True, opset_version=opset,
+                      input_names=["video"], output_names=["logits"],
+                      dynamic_shapes=({0: batch},))
+
+
+def onnx_logits(path: Path, x):
+    """Run the ONNX model with onnxruntime on the CPU."""
+    import onnxruntime as ort
+    import torch
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return torch.from_numpy(session.run(None, {"video": x.numpy()})[0])
+
+
+def check_close(name: str, got, want, atol: float) -> float:
+    err = float((got.detach() - want).abs().max())
+    if not err <= atol:
+        raise RuntimeError(f"{name} differs from the eager model by {err:.3g} (> --atol {atol})")
+    return err
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from tagnet.convert import save_weights
+
+    if args.overrides and args.weights is None:
+        raise ValueError("KEY=VALUE overrides describe the model of --weights; a checkpoint "
+                         "has its own config")
+    model, cfg = load_for_export(args)
+    model = model.cpu().eval()
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.format == "safetensors":
+        if out.suffix != ".safetensors":
+            raise ValueError(f"--format safetensors writes a .safetensors file, not '{out}'")
+        save_weights(model, out)
+        print(f"wrote {out} ({len(model.state_dict())} tensors, tagnet layout)")
+        return 0
+    exportable(model)
+    x = example_inputs(model, cfg, args)
+    x2 = _other_batch(x)
+    with torch.no_grad():
+        want, want2 = model(x), model(x2)
+    if args.format == "pt2":
+        program = export_program(model, x, out)
+        del program
+        loaded = torch.export.load(str(out)).module()
+        with torch.no_grad():
+            got, got2 = loaded(x), loaded(x2)
+    else:
+        export_onnx(model, x, out, args.opset)
+        try:
+            got, got2 = onnx_logits(out, x), onnx_logits(out, x2)
+        except ImportError:
+            print(f"wrote {out}; not checked: onnxruntime is not installed "
+                  "(pip install tagnet[export])")
+            return 0
+    err = max(check_close(f"{args.format} export", got, want, args.atol),
+              check_close(f"{args.format} export (batch {len(x2)})", got2, want2, args.atol))
+    print(f"wrote {out}: logits match eager within {err:.2g} on batches of {len(x)} and "
+          f"{len(x2)} ({'--video ' + args.video if args.video else 'random clips'})")
+    return 0

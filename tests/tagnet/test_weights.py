@@ -1,0 +1,168 @@
+"""Weights files of every known layout and wrapper, through the API and `tagnet eval/predict
+--weights` (issue 17, item 1)."""
+import json
+import re
+
+import pytest
+import torch
+import yaml
+
+from tagnet import create_model
+from tagnet.backbones import load_state_dict_file
+from tagnet.cli import main
+from tagnet.convert import load_weights
+
+# a ~20k-parameter model on 8 x 32 x 32 clips (grid 1x2x2)
+TINY = dict(num_frames=8, img_size=32, ffn_dim=16, num_heads=2,
+            backbone_kwargs={"widths": [4, 8, 8, 16], "stem_mid": 4})
+
+
+def tiny(seed, **kw):
+    torch.manual_seed(seed)
+    return create_model("tag_r2plus1d_tiny", **{"num_classes": 3, **TINY, **kw}).eval()
+
+
+_STAGES = {"stem": 0, "layer1": 1, "layer2": 2, "layer3": 3, "layer4": 4}
+
+
+def to_released(state):
+    """tagnet keys -> the authors' released keys, written out independently of tagnet.convert."""
+    out = {}
+    for key, value in state.items():
+        if key.startswith("backbone."):
+            stage, rest = key[len("backbone."):].split(".", 1)
+            out[f"backbone.{_STAGES[stage]}.{rest}"] = value
+        elif key == "head.pos_embed.weight":
+            out["pos_embedding"] = value
+        elif key.startswith("head.encoder."):
+            out["transformer." + key[len("head.encoder."):]] = value
+        else:
+            out[key.replace("head.norm.", "classifier.0.").replace("head.fc.", "classifier.1.")] \
+                = value
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference():
+    model = tiny(0)
+    x = torch.randn(2, 3, 8, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        return model, x, model(x)
+
+
+def _write(tmp_path, name, obj):
+    path = tmp_path / name
+    if name.endswith(".safetensors"):
+        from safetensors.torch import save_file
+        save_file(obj, str(path))
+    else:
+        torch.save(obj, path)
+    return path
+
+
+LAYOUTS = {
+    "plain.pth": (lambda s: s, "tagnet"),
+    "model_state_dict.pth": (lambda s: {"model_state_dict": s, "epoch": 3}, "tagnet"),
+    "state_dict.pth": (lambda s: {"state_dict": s}, "tagnet"),
+    "model.pth": (lambda s: {"model": s, "optimizer": {}}, "tagnet"),
+    "module_prefix.pth": (lambda s: {f"module.{k}": v for k, v in s.items()}, "tagnet"),
+    "weights.safetensors": (lambda s: {k: v.contiguous() for k, v in s.items()}, "tagnet"),
+    "released.pth": (to_released, "official"),
+    "released_wrapped.pth": (lambda s: {"model_state_dict": {
+        f"module.{k}": v for k, v in to_released(s).items()}}, "official"),
+    "released.safetensors": (lambda s: {k: v.contiguous() for k, v in to_released(s).items()},
+                             "official"),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_every_layout_and_wrapper_loads_strictly_with_the_same_logits(name, reference,
+                                                                      tmp_path):
+    model, x, logits = reference
+    make, layout = LAYOUTS[name]
+    path = _write(tmp_path, name, make(model.state_dict()))
+    fresh = tiny(1)
+    assert load_weights(fresh, path) == layout
+    with torch.no_grad():
+        assert torch.equal(fresh(x), logits)
+    if layout == "tagnet":  # load_state_dict_file unwraps the same wrappers
+        assert load_state_dict_file(path).keys() == model.state_dict().keys()
+
+
+def test_a_file_of_no_known_layout_lists_the_layouts_tried(reference, tmp_path):
+    model, _, _ = reference
+    state = {k.replace("head.", "tag_head."): v for k, v in model.state_dict().items()}
+    path = _write(tmp_path, "other.pth", state)
+    with pytest.raises(ValueError) as err:
+        load_weights(tiny(1), path)
+    msg = str(err.value)
+    assert "fits none of the weight layouts" in msg and "model_state_dict" in msg
+    assert re.search(r"tagnet: \d+ missing \(head\.pos_embed\.weight, .*\), \d+ unexpected "
+                     r"\(tag_head\.pos_embed\.weight", msg)
+    assert "official: " in msg and "tag_head.pos_embed.weight" in msg
+
+
+@pytest.mark.parametrize("kw,named", [
+    (dict(num_classes=5), "classes: file 3, model 5"),
+    (dict(ffn_dim=32), "FFN width: file 16, model 32"),
+    (dict(num_frames=16), "tokens in the grid (T*H*W): file 4, model 8 (model grid 2x2x2)"),
+])
+def test_weights_of_another_configuration_name_the_mismatch(kw, named, reference, tmp_path):
+    model, _, _ = reference
+    path = _write(tmp_path, "w.pth", to_released(model.state_dict()))
+    with pytest.raises(ValueError, match="is for another configuration") as err:
+        load_weights(tiny(1, **kw), path)
+    assert named in str(err.value)
+
+
+def test_export_safetensors_then_eval_and_predict_through_weights(reference, tmp_path, capsys):
+    from tagnet.datasets.finesynth import write_mp4
+    from tagnet.datasets.synth import render
+
+    model, _, _ = reference
+    released = _write(tmp_path, "released.pth", {"model_state_dict": to_released(
+        model.state_dict())})
+    root = tmp_path / "videos"
+    for label, name in enumerate(["a", "b", "c"]):
+        (root / "val" / name).mkdir(parents=True)
+        write_mp4(root / "val" / name / "x.mp4", render(label, seed=label, num_frames=8,
+                                                        size=32))
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": {"arch": "tag_r2plus1d_tiny", "kwargs": {k: v for k, v in TINY.items()
+                                                         if k not in ("num_frames", "img_size")}},
+        "data": {"dataset": "folder", "root": str(root), "num_frames": 8, "img_size": 32,
+                 "short_side": 32, "num_workers": 0},
+        "device": "cpu"}))
+    slim = tmp_path / "slim.safetensors"
+    assert main(["export", "--weights", str(released), "--config", str(config),
+                 "--format", "safetensors", "-o", str(slim)]) == 0
+    assert "official layout" in capsys.readouterr().out
+    fresh = tiny(2)
+    assert load_weights(fresh, slim) == "tagnet"
+    for a, b in zip(fresh.state_dict().values(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+    preds = tmp_path / "preds.json"
+    assert main(["predict", str(root / "val"), "--weights", str(slim), "--config",
+                 str(config), "--json", str(preds), "--topk", "3"]) == 0
+    got = json.loads(preds.read_text())
+    # the same probabilities as the eval of the reference model on the same clips
+    from tagnet.commands.predict import clip_tensor
+    from tagnet.config import load_config
+    cfg = load_config(config)
+    for item in got:
+        with torch.no_grad():
+            probs = model(clip_tensor(item["path"], cfg)[None]).softmax(1)[0]
+        assert item["top"][0]["name"] == f"class_{int(probs.argmax())}"
+        assert item["top"][0]["prob"] == pytest.approx(float(probs.max()), abs=1e-6)
+
+    out = tmp_path / "eval"
+    assert main(["eval", "--weights", str(released), "--config", str(config), "--split", "val",
+                 "-o", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_samples"] == 3
+    capsys.readouterr()
+    assert main(["predict", str(root / "val"), "--weights", str(released), "--config",
+                 str(config), "--num-classes", "5"]) == 1  # refused, naming the mismatch
+    assert "classes: file 3, model 5" in capsys.readouterr().err
