@@ -170,8 +170,8 @@ def extract_tokens(backbone: torch.nn.Module, dataset: Dataset, writer: TokenSha
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                         collate_fn=_collate, shuffle=False)
     if progress:
-        from tqdm import tqdm
-        loader = tqdm(loader, desc="extract", unit="batch")
+        from tagnet.datasets.progress import progress
+        loader = progress(loader, desc="extract", unit="batch")
     done, seen, position = 0, set(), 0
     for clips, labels, metas in loader:
         ids = [_clip_id(m, position + k) for k, m in enumerate(metas)]

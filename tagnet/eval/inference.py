@@ -88,9 +88,9 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str = "
     scores, labels, feats, paths = [], [], [], []
     it = loader
     if progress:
-        from tqdm import tqdm
+        from tagnet.datasets.progress import progress
 
-        it = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
+        it = progress(loader, desc=desc, leave=False, dynamic_ncols=True)
     use_amp = amp and device.type == "cuda"
     for batch in it:
         clips, y = batch[0].to(device, non_blocking=True), batch[1]
