@@ -12,6 +12,13 @@ written by `tagnet train`; clips are sampled and centre-cropped as in testing.
   tagnet predict videos/ --checkpoint runs/demo/tag_head --topk 3 --json preds.json
 
 Videos that cannot be decoded are reported and skipped.
+
+Long videos: --window SECONDS [--stride SECONDS] classifies sliding windows (the
+last one ends at the end of the video; see tagnet.eval.windows) and writes
+<video>.windows.csv / .windows.json (per-window top-k) and <video>.timeline.png
+into --out-dir; --annotate OUT.mp4 also writes the video with the current top-3.
+
+  tagnet predict routine.mp4 -k runs/gym99 --window 4 --stride 2 --annotate out.mp4
 """
 
 
@@ -25,6 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the predictions as JSON")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--window", type=float, metavar="SECONDS",
+                        help="classify sliding windows of this length (long videos)")
+    parser.add_argument("--stride", type=float, metavar="SECONDS",
+                        help="seconds between window starts (default: --window)")
+    parser.add_argument("--out-dir", default="predictions",
+                        help="where --window writes its tables and timeline (predictions)")
+    parser.add_argument("--annotate", metavar="OUT.mp4",
+                        help="with --window: write the video with the current top-3 drawn")
 
 
 def find_videos(inputs: list[str]) -> list[str]:
@@ -107,6 +122,16 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, state = load_model(ckpt, device)
     cfg = Config.from_dict(state["config"])
+    if args.window is not None or args.annotate or args.stride is not None:
+        if args.window is None:
+            raise ValueError("--stride and --annotate need --window SECONDS")
+        from tagnet.eval.windows import predict_long_videos
+
+        predict_long_videos(find_videos(args.inputs), model, list(state["class_names"]), cfg,
+                            window=args.window, stride=args.stride, out_dir=args.out_dir,
+                            annotate=args.annotate, topk=args.topk,
+                            batch_size=args.batch_size, device=device)
+        return 0
     results = predict_videos(find_videos(args.inputs), model, list(state["class_names"]), cfg,
                              topk=args.topk, num_clips=args.num_clips,
                              batch_size=args.batch_size, device=device)
