@@ -81,6 +81,18 @@ def test_two_gloo_ranks_equal_one_process(videos, reference, tmp_path):
     assert index["order"] == [[0, 0], [2, 0], [0, 1], [2, 1], [1, 0]]
     _assert_same(out, reference)
 
+    # as if killed before rank 0's second shard and the index: one process finishes the job
+    (out / "index.json").unlink()
+    (out / "shard_r0_00001.pt").unlink()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(_args(videos, out)) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert "shard_00000.pt" in {p.name for p in out.iterdir()}
+    _assert_same(out, reference)
+
 
 def test_a_failed_extraction_resumes_where_it_stopped(videos, reference, tmp_path, monkeypatch,
                                                       capsys):
