@@ -291,7 +291,44 @@ def generic_section(data, path: Path) -> str:
     return "\n".join(text)
 
 
-SECTIONS = {"propagation": propagation_section, "head": head_section}
+GPU_COLUMNS = {
+    "training": ["precision", "propagation", "batch", "frames", "clips_per_s", "step_ms",
+                 "peak_memory_mb", "logits_max_abs_diff", "logits_rel_diff", "top1_agreement",
+                 "loss_max_abs_diff", "skipped_steps", "finite", "error", "note"],
+    "propagation": ["method", "mode", "grid", "B", "C", "K", "median_ms", "min_ms",
+                    "max_abs_diff_vs_pyg_edge", "note"],
+    "dataloader": ["workers", "clips", "frames", "source", "first_batch_s", "clips_per_s",
+                   "clips_per_s_incl_start"],
+}
+GPU_PENDING = (
+    "## GPU check (benchmarks/gpu_check.py)\n\n"
+    "**Pending: no GPU was available to this project, so there are no CUDA figures yet.** "
+    "On one GPU, `python benchmarks/gpu_check.py` (under 8 minutes) trains tag_r2plus1d_34 "
+    "(gym99) in fp32, AMP fp16 and AMP bf16 (clips/s, peak memory, logits and loss agreement), "
+    "times every propagation method at the Gym99 grid and measures DataLoader throughput on "
+    "generated H.264 clips; then `python benchmarks/make_results.py` puts its "
+    "`gpu_check.json` here. Its CPU-capable parts run with `--cpu --quick` and are tested "
+    "(tests/test_benchmarks_gpu_check.py).\n"
+)
+
+
+def gpu_section(data: dict, path: Path) -> str:
+    on_gpu = str(data.get("machine", {}).get("device", "")).startswith("cuda")
+    title = f"## GPU check: {path.name} (gpu_check.py)"
+    if not on_gpu:
+        title += ", a CPU run: no GPU figures"
+    text = [title + "\n", provenance(data, path)]
+    if data.get("settings"):
+        text.append("- settings: " + ", ".join(f"{k} {v}" for k, v in data["settings"].items()))
+    if data.get("total_s") is not None:
+        text.append(f"- total time: {data['total_s']:.0f} s")
+    for key, columns in GPU_COLUMNS.items():
+        if data.get(key):
+            text += [f"\n### {key}\n", table(data[key], columns)]
+    return "\n".join(text)
+
+
+SECTIONS = {"propagation": propagation_section, "head": head_section, "gpu_check": gpu_section}
 
 
 def main(argv=None) -> int:
@@ -329,6 +366,10 @@ def main(argv=None) -> int:
     for path, data in loaded:
         kind = data.get("benchmark") if isinstance(data, dict) else None
         parts.append(SECTIONS.get(kind, generic_section)(data, path))
+    if not any(isinstance(d, dict) and d.get("benchmark") == "gpu_check"
+               and str(d.get("machine", {}).get("device", "")).startswith("cuda")
+               for _, d in loaded):
+        parts.append(GPU_PENDING)
     Path(args.out).write_text("\n".join(parts))
     print(f"wrote {args.out} from {len(paths)} file(s): {', '.join(p.name for p in paths)}")
     return 0

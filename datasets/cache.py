@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from .atomic import atomic_path, atomic_write
 from .decode import read_frames
+from .progress import progress as progress_bar
 from .sampling import uniform_indices
 from .video import VideoDecodeError
 
@@ -127,7 +127,7 @@ class FrameCache:
 
         Args:
             videos: paths, or a dataset with ``samples`` of ``(path, label)``.
-            progress (bool, optional): show a tqdm progress bar. (default: ``True``)
+            progress (bool, optional): show a progress bar (lines in a log). (default: ``True``)
             **decode_kwargs: :func:`read_frames` options (``threads``, ``strategy``).
 
         Returns:
@@ -143,7 +143,7 @@ class FrameCache:
         next_id = 1 + max(
             (int(s[6:]) for s in {e["shard"] for e in self._entries.values()}), default=-1
         )
-        bar = tqdm(total=len(todo), desc="frame cache", unit="video", disable=not progress)
+        bar = progress_bar(total=len(todo), desc="frame cache", unit="video", disable=not progress)
         for start in range(0, len(todo), self.shard_size):
             added += self._write_shard(
                 f"shard_{next_id:05d}",

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import av
 import numpy as np
-from tqdm.auto import tqdm
 
 from .atomic import atomic_path, atomic_write
+from .progress import progress as progress_bar
 from .synth import CAMERA_MOTIONS, CLASSES, order_pairs, render
 
 FORMAT = 1
@@ -147,7 +147,7 @@ def make_finesynth(
         name (str, optional): file prefix = FineGym ``version``. (default: ``"finesynth"``)
         qp (int, optional): H.264 quantiser of every (intra) frame, lower is better.
             (default: ``20``)
-        progress (bool, optional): tqdm progress bar. (default: ``True``)
+        progress (bool, optional): a progress bar (lines in a log). (default: ``True``)
         force (bool, optional): regenerate even if the manifest matches. (default: ``False``)
 
     Returns:
@@ -197,7 +197,7 @@ def make_finesynth(
     ids = _ids(np.random.default_rng([seed, 0]), num_classes * clips_per_class)
     train, val = [], []
     jobs = [(c, k) for k in range(clips_per_class) for c in range(num_classes)]
-    bar = tqdm(jobs, desc="finesynth", unit="clip", disable=not progress)
+    bar = progress_bar(jobs, desc="finesynth", unit="clip", disable=not progress)
     for (label, k), vid in zip(bar, ids, strict=True):
         clip_seed = int(np.random.default_rng([seed, 1, label, k]).integers(2**62))
         frames = render(

@@ -23,6 +23,16 @@ the `features` backbone:
 
 Datasets: finegym (--root, --version, --split), haa500 (--root, --split), csv (the
 released CSV lists: --csv, --video-dir) and folder (one sub-folder per class: --root).
+
+Under torchrun each rank takes every WORLD_SIZE-th remaining clip and writes its own
+shards (shard_r<rank>_*.pt); rank 0 then writes one index over all of them, in
+dataset order, so the folder reads exactly like a single-process extraction:
+
+  torchrun --nproc_per_node 4 -m tagnet.cli extract --device cuda ... --out DIR
+
+A killed extraction resumes when the same command runs again: shards are written
+whole or not at all, and clips already in a shard are not extracted again (a run
+with other settings into the same folder is refused).
 """
 
 DATASETS = ("finegym", "haa500", "csv", "folder")
@@ -50,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-size", type=int, default=256, help="clips per shard (256)")
     parser.add_argument("--on-error", default="raise", choices=("raise", "skip"),
                         help="missing or broken videos: stop (raise) or leave them out (skip)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed for a backbone built without --weights (0)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_dataset(args: argparse.Namespace):
@@ -84,30 +97,96 @@ def build_dataset(args: argparse.Namespace):
     return VideoFolderDataset(args.root, **common)
 
 
+SETTINGS = ".extract.json"
+
+
+def check_settings(out, settings: dict) -> None:
+    """Record the settings of an extraction in ``out``, or refuse to resume one made with
+    other settings (or a folder of shards without them)."""
+    import json
+    from pathlib import Path
+
+    from tagnet.backbones.token_shards import INDEX, shard_files
+
+    out = Path(out)
+    if (out / INDEX).exists():
+        raise ValueError(f"'{out / INDEX}' exists: this extraction is complete; choose an "
+                              "empty output folder")
+    path = out / SETTINGS
+    if path.is_file():
+        old = json.loads(path.read_text())
+        diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+        if diff:
+            raise ValueError(f"'{out}' holds an unfinished extraction with other settings "
+                             f"({', '.join(f'{k}: {old.get(k)!r} there' for k in diff[:4])}); "
+                             "rerun it with the same arguments or choose an empty output folder")
+    elif shard_files(out):
+        raise ValueError(f"'{out}' holds token shards but no {SETTINGS}; choose an empty "
+                              "output folder")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=1, sort_keys=True))
+
+
 def run(args: argparse.Namespace) -> int:
+    from tagnet.train.distributed import cleanup_distributed, init_distributed
     from tagnet.train.lock import FolderLock
 
-    with FolderLock(args.out):  # one writer per output folder
-        return _run_locked(args)
+    dist_info = init_distributed(args.device)
+    try:
+        if dist_info.is_main:  # one writer process per output folder (rank 0 holds the lock)
+            with FolderLock(args.out):
+                return extract(args, dist_info)
+        return extract(args, dist_info)
+    finally:
+        cleanup_distributed()
 
 
-def _run_locked(args: argparse.Namespace) -> int:
+def extract(args: argparse.Namespace, dist_info) -> int:
+    """One rank's part of the extraction (all of it in a single process)."""
+    import json
+
     import torch
 
     from tagnet.backbones import TokenShardWriter, create_backbone, extract_tokens
     from tagnet.backbones.pretrained import input_config
+    from tagnet.backbones.token_shards import extracted, write_index
 
+    def barrier():
+        if dist_info.distributed:
+            torch.distributed.barrier()
+
+    torch.manual_seed(args.seed)
     backbone = create_backbone(args.backbone, weights=args.weights)
     dataset = build_dataset(args)
     info = {"backbone": args.backbone, "backbone_kwargs": {}, "weights": args.weights,
             "num_frames": args.frames, "img_size": args.size, "dataset": args.dataset,
             "split": args.split, "classes": list(getattr(dataset, "classes", [])),
             "input": input_config(args.backbone).to_dict()}
+    if dist_info.is_main:
+        check_settings(args.out, {**info, "resize": args.resize, "dtype": args.dtype,
+                                  "seed": None if args.weights else args.seed,
+                                  "num_samples": len(dataset)})
+    barrier()
+    done_ids, done_positions = extracted(args.out)
+    barrier()  # every rank has read what is done before any rank writes
+    todo = [i for i in range(len(dataset)) if i not in done_positions]
+    if done_positions and dist_info.is_main:
+        print(f"resuming: {len(done_ids)} clips already extracted, {len(todo)} to go")
+    rank, world = dist_info.rank, dist_info.world_size
     writer = TokenShardWriter(args.out, info, shard_size=args.shard_size,
-                              dtype=getattr(torch, args.dtype))
-    count = extract_tokens(backbone, dataset, writer, batch_size=args.batch_size,
-                           num_workers=args.workers, device=args.device, progress=True)
-    index = writer.close()
-    print(f"wrote {count} token grids ({len(writer.shards)} shards) to "
-          f"{safe_path(index.parent)}; index {safe_path(index)}")
+                              dtype=getattr(torch, args.dtype), resume=True,
+                              prefix="shard" if world == 1 else f"shard_r{rank}")
+    extract_tokens(backbone, dataset, writer, batch_size=args.batch_size,
+                   num_workers=args.workers, device=dist_info.device,
+                   progress=dist_info.is_main and not args.quiet, indices=todo[rank::world],
+                   skip_ids=done_ids)
+    writer.finish()
+    barrier()
+    if dist_info.is_main:
+        index = write_index(args.out, info)
+        meta = json.loads(index.read_text())
+        print(f"wrote {meta['num_clips']} token grids ({len(meta['shards'])} shards"
+              + (f" from {world} ranks" if world > 1 else "") + f") to "
+              f"{safe_path(index.parent)}; index {safe_path(index)}")
     return 0

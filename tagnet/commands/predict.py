@@ -19,6 +19,13 @@ Videos that cannot be decoded (and symlink loops) are reported and skipped.
 --json keeps file names exactly: one that is not valid UTF-8 is written with
 JSON's \\udcXX escapes (Python's os.fsencode gives back the original bytes);
 printed names show such bytes as \\xXX.
+
+Long videos: --window SECONDS [--stride SECONDS] classifies sliding windows (the
+last one ends at the end of the video; see tagnet.eval.windows) and writes
+<video>.windows.csv / .windows.json (per-window top-k) and <video>.timeline.png
+into --out-dir; --annotate OUT.mp4 also writes the video with the current top-3.
+
+  tagnet predict routine.mp4 -k runs/gym99 --window 4 --stride 2 --annotate out.mp4
 """
 
 
@@ -39,6 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the predictions as JSON")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--window", type=float, metavar="SECONDS",
+                        help="classify sliding windows of this length (long videos)")
+    parser.add_argument("--stride", type=float, metavar="SECONDS",
+                        help="seconds between window starts (default: --window)")
+    parser.add_argument("--out-dir", default="predictions",
+                        help="where --window writes its tables and timeline (predictions)")
+    parser.add_argument("--annotate", metavar="OUT.mp4",
+                        help="with --window: write the video with the current top-3 drawn")
 
 
 def find_videos(inputs: list[str]) -> list[str]:
@@ -166,6 +181,16 @@ def run(args: argparse.Namespace) -> int:
             ckpt = ckpt / "best.pth"
         model, state = load_model(ckpt, device)
         cfg, class_names = Config.from_dict(state["config"]), list(state["class_names"])
+    if args.window is not None or args.annotate or args.stride is not None:
+        if args.window is None:
+            raise ValueError("--stride and --annotate need --window SECONDS")
+        from tagnet.eval.windows import predict_long_videos
+
+        predict_long_videos(videos, model, class_names, cfg,
+                            window=args.window, stride=args.stride, out_dir=args.out_dir,
+                            annotate=args.annotate, topk=args.topk,
+                            batch_size=args.batch_size, device=device)
+        return 0
     results = predict_videos(videos, model, class_names, cfg,
                              topk=args.topk, num_clips=args.num_clips,
                              batch_size=args.batch_size, device=device)

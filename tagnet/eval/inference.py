@@ -93,9 +93,9 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str = "
     scores, labels, feats, paths, indices, skipped = [], [], [], [], [], []
     it = loader
     if progress:
-        from tqdm import tqdm
+        from tagnet.datasets.progress import progress
 
-        it = tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
+        it = progress(loader, desc=desc, leave=False, dynamic_ncols=True)
     use_amp = amp and device.type == "cuda"
     for batch in it:
         meta = batch[2] if len(batch) > 2 and isinstance(batch[2], dict) else {}

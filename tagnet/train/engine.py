@@ -130,9 +130,9 @@ class Trainer:
         it = iter(self._train_loader(epoch))
         bar = None
         if self.t.progress and self.dist.is_main:
-            from tqdm import tqdm
+            from tagnet.datasets.progress import progress
 
-            bar = tqdm(total=total, initial=self.step_in_epoch, desc=f"epoch {epoch + 1}/"
+            bar = progress(total=total, initial=self.step_in_epoch, desc=f"epoch {epoch + 1}/"
                        f"{self.t.epochs}", leave=False, dynamic_ncols=True)
         while self.step_in_epoch < total:
             group = list(islice(it, self.t.grad_accum))
