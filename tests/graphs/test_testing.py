@@ -103,8 +103,16 @@ def test_defects_of_a_topology_name_the_topology():
                 assert_valid_topology(["intra_frame", _function_edge_set(fn)])
         finally:
             del fn.symmetric
+    # Topology itself refuses bad weights; a subclass that computes its own still gets caught
+    with pytest.raises(ValueError, match="must be finite positive numbers"):
+        Topology(["intra_frame", "temporal"], weights=[1.0, -1.0])
+
+    class OwnWeights(Topology):
+        def type_weights(self):
+            return torch.tensor([1.0, -1.0])
+
     with pytest.raises(AssertionError, match=r"per-type weights \[1.0, -1.0\] must be 2 positive"):
-        assert_valid_topology(Topology(["intra_frame", "temporal"], weights=[1.0, -1.0]))
+        assert_valid_topology(OwnWeights(["intra_frame", "temporal"]))
 
 
 def _function_edge_set(fn):

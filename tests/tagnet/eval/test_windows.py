@@ -86,7 +86,7 @@ def checkpoint(tmp_path_factory):
     model = build_model(cfg, 3)
     path = tmp_path_factory.mktemp("ckpt") / "best.pth"
     save_checkpoint({"config": cfg.to_dict(), "class_names": ["vault", "beam", "floor"],
-                     "model": model.state_dict()}, path)
+                     "model": model.state_dict(), "epoch": 1}, path)
     return path
 
 
