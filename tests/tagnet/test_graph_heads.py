@@ -293,3 +293,33 @@ def test_attention_topology_on_another_grid_names_both_grids():
     head = make_head(attention_topology="tag")
     head.resize_grid(TokenGrid(2, 3, 3))
     assert head(tokens(grid=TokenGrid(2, 3, 3))).shape == (2, 5)
+
+
+# ---- complexity: the new parts are their own entries ---------------------------------------
+
+def test_complexity_counts_operator_and_readout_as_parts():
+    from tagnet import create_model
+    from tagnet.complexity import count_macs, count_parameters, example_input
+
+    tiny = dict(num_classes=3, num_frames=2, img_size=2, ffn_dim=32,
+                backbone_kwargs=dict(channels=16, stride=(1, 1, 1)))  # N = 8, E = 32, C = 16
+    released = create_model("tag_features", **tiny)
+    model = create_model("tag_features", operator="rgcn", readout="attention", **tiny)
+    p = count_parameters(model)
+    assert "operator" not in count_parameters(released) and "readout" not in \
+        count_parameters(released)
+    assert p["operator"] == 3 * 16 * 16 + 16 + 2 * 16  # root + 2 relations, bias, LayerNorm
+    assert p["readout"] == 16 * 16 + 16 + 16  # key Linear + query
+    assert p["total"] == sum(q.numel() for q in model.parameters())
+    before = model.eval()(example_input(model))
+    macs = count_macs(model, example_input(model))
+    assert macs["operator"] == 3 * 8 * 16 * 16 + 32 * 16  # 3 matmuls of (8,16)x(16,16) + mean
+    assert macs["readout"] == 8 * 16 * 16 + 8 * 16  # keys, then q.k
+    assert macs["head"] == count_macs(released, example_input(released))["head"]
+    assert macs["propagation"] == 0
+    torch.testing.assert_close(model(example_input(model)), before)  # forward restored
+    with torch.device("meta"):
+        meta = create_model("tag_features", operator="gatv2", **tiny)
+    assert count_macs(meta, example_input(meta, device="meta"))["operator"] == \
+        count_macs(create_model("tag_features", operator="gatv2", **tiny),
+                   example_input(meta))["operator"]
