@@ -182,7 +182,7 @@ class TAGHead(nn.Module):
             if self.attention_mask is None:
                 x = self.encoder(x)
             else:
-                x = self.encoder(x, mask=self.attention_mask(x, self.grid))
+                x = self.encoder(x, mask=self.attention_mask(x, self.grid), is_causal=False)
         if self.propagation is not None:
             x = self.propagation(x, self.grid)
         if self.operator is not None:

@@ -45,10 +45,10 @@ def allowed_pairs(grid: TokenGrid, topology, tokens: Tensor | None = None,
         allowed[dst // N, dst % N, src % N] = True
         allowed[:, torch.arange(N), torch.arange(N)] = True
         return allowed
-    edge_index, _ = edge_template(grid, topology, device)
-    allowed = torch.eye(N, dtype=torch.bool, device=edge_index.device)
+    edge_index, _ = edge_template(grid, topology)  # built on the CPU (also for meta tensors)
+    allowed = torch.eye(N, dtype=torch.bool)
     allowed[edge_index[1], edge_index[0]] = True
-    return allowed
+    return allowed.to(device)
 
 
 class GraphAttentionMask(nn.Module):
