@@ -48,6 +48,7 @@ node features to ``(N, C)``:
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from torch import Tensor, nn
@@ -216,6 +217,7 @@ class GraphOperator(nn.Module):
             raise ValueError(_mismatch(operator, num_edge_types, self.topology))
         self.name, self.dim, self.num_edge_types = operator, dim, n
         builder = OPERATORS.get(operator)
+        _check_options(operator, builder, kwargs)
         self.layers = nn.ModuleList(builder(dim, n, **kwargs) for _ in range(num_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_layers))
         self.dropout = nn.Dropout(dropout)
@@ -244,6 +246,17 @@ class GraphOperator(nn.Module):
     def extra_repr(self) -> str:
         return f"operator={self.name!r}, topology={self.topology.name!r}, dim={self.dim}, " \
                f"num_layers={len(self.layers)}"
+
+
+def _check_options(operator: str, builder, kwargs: dict) -> None:
+    params = inspect.signature(builder).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    known = list(params)[2:]  # after (dim, num_edge_types)
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown:
+        raise ValueError(f"operator {operator!r} has no option(s) {unknown}; its options: "
+                         f"{', '.join(known + ['dropout'])}")
 
 
 def _mismatch(operator: str, built: int, topology) -> str:

@@ -282,6 +282,9 @@ def test_other_bad_options():
         make_head(operator="gatv2", edge_weights=[1.0, 2.0])
     with pytest.raises(ValueError, match="heads=3"):
         make_head(operator="transformer", operator_kwargs={"heads": 3})
+    with pytest.raises(ValueError, match=r"'rgcn' has no option\(s\) \['heads'\]; its options: "
+                                         "num_bases, dropout"):
+        make_head(operator="rgcn", operator_kwargs={"heads": 2})
     with pytest.raises(ValueError, match="num_layers=0 removes the encoder"):
         make_head(num_layers=0, attention_topology="tag")
 
