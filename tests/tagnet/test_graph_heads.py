@@ -150,6 +150,23 @@ def test_gatv2_layer_equals_dense_attention_formula():
     torch.testing.assert_close(op(x[None], GRID)[0], op.norms[0](x + out.relu()))
 
 
+def test_transformer_layer_equals_dense_attention_formula():
+    torch.manual_seed(0)
+    op = GraphOperator("temporal", C, "transformer", heads=2).eval()
+    conv, x = op.layers[0].conv, tokens(B=1)[0]
+    ei, et = get_topology("temporal").edges(GRID)
+    N, H, D = GRID.num_nodes, 2, C // 2
+    e = conv.lin_edge(op.layers[0].type_embed.weight[0]).view(H, D)  # one edge type
+    q = conv.lin_query(x).view(N, H, D)
+    k, v = conv.lin_key(x).view(N, H, D) + e, conv.lin_value(x).view(N, H, D) + e
+    adj = torch.zeros(N, N, dtype=torch.bool)
+    adj[ei[1], ei[0]] = True  # every node has a time-aligned neighbour at T' = 3
+    logits = torch.einsum("ihd,jhd->ijh", q, k) / D ** 0.5
+    a = logits.masked_fill(~adj[..., None], float("-inf")).softmax(dim=1)
+    out = torch.einsum("ijh,jhd->ihd", a, v).reshape(N, C) + conv.lin_skip(x)
+    torch.testing.assert_close(op(x[None], GRID)[0], op.norms[0](x + out.relu()))
+
+
 # ---- every topology, B=1, T'=1 -------------------------------------------------------------
 
 @pytest.mark.parametrize("operator", NEW_OPERATORS)
