@@ -22,6 +22,14 @@ fewer operations). The normalisation :math:`\tilde D^{-1/2}(M + I)\tilde D^{-1/2
 depends on the graph only; tagnet computes it once per graph and caches it, so
 it is not counted per clip. Pooling, normalisation layers, activations and
 residual additions are not counted (nor are they by the usual tools).
+
+The optional graph heads (:mod:`tagnet.propagation.operators`, :mod:`tagnet.readouts`)
+are their own entries, ``operator`` and ``readout``, in parameters and MACs, present
+only when the model has them (the released head has neither). A PyG operator's
+matmuls are seen by the counter; its message passing (attention logits and the
+weighted sums over the edges, which the counter does not see) is added from the
+graph by each layer's ``message_macs``. Masked encoder attention
+(``attention_topology=``) is computed densely and counted so.
 """
 from __future__ import annotations
 
@@ -37,7 +45,7 @@ from torch import Tensor, nn
 
 from tagnet.atr import ATRBlock
 from tagnet.graphs import TokenGrid, batch_graphs
-from tagnet.propagation import GraphPropagation
+from tagnet.propagation import GraphOperator, GraphPropagation
 
 #: Parameter groups of a TAGNet, by module prefix (the first match wins).
 PARTS: dict[str, tuple[str, ...]] = {
@@ -45,8 +53,14 @@ PARTS: dict[str, tuple[str, ...]] = {
     "positional": ("head.pos_embed",),
     "encoder": ("head.proj", "head.encoder"),  # the input adapter and the Transformer
     "propagation": ("head.propagation",),
+    "operator": ("head.operator",),  # optional parts: reported only when the model has them
+    "readout": ("head.readout",),
     "classifier": ("head.norm", "head.fc", "fc", "classifier"),
 }
+
+
+#: Parts listed only when a model has parameters (or MACs) in them.
+OPTIONAL_PARTS = ("operator", "readout")
 
 
 def _atr_prefixes(model: nn.Module) -> list[str]:
@@ -71,6 +85,9 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
             part = next((k for k, prefixes in PARTS.items()
                          if any(name == q or name.startswith(q + ".") for q in prefixes)), "other")
         counts[part] = counts.get(part, 0) + p.numel()
+    for part in OPTIONAL_PARTS:
+        if not counts[part]:
+            del counts[part]
     counts["total"] = sum(counts.values())
     return counts
 
@@ -121,6 +138,36 @@ class _CountedPropagation:
         return x
 
 
+class _CountedOperator:
+    """Stands in for a GraphOperator's forward during a count: returns ``x``, adds MACs.
+
+    The operator runs once on CPU zeros of the same shape under its own counter (a
+    copy with uninitialised weights when the model is on the meta device, where PyG's
+    message passing cannot run), plus its message passing from the graph.
+    """
+
+    def __init__(self, module: GraphOperator) -> None:
+        self.module, self.macs = module, 0
+
+    def __call__(self, x: Tensor, grid: TokenGrid) -> Tensor:
+        import copy
+
+        from torch.utils._python_dispatch import _disable_current_modes
+        from torch.utils.flop_counter import FlopCounterMode
+
+        m = self.module
+        with _disable_current_modes():
+            op = copy.deepcopy(m).to_empty(device="cpu") if x.is_meta else m
+            z = torch.zeros(x.shape, dtype=x.dtype, device="cpu" if x.is_meta else x.device)
+            edges = batch_graphs(z, grid, m.topology).edge_index.size(1)
+            inner = FlopCounterMode(display=False)
+            with inner:
+                type(m).forward(op, z, grid)  # the class's forward, not this stand-in
+            self.macs += inner.get_total_flops() // 2 + m.message_macs(z.size(0) * z.size(1),
+                                                                       edges)
+        return x
+
+
 @contextlib.contextmanager
 def _countable():
     """Switch off the fused Transformer fast path and fused attention, which the counter misses."""
@@ -139,7 +186,8 @@ def _countable():
 def count_macs(model: nn.Module, inputs: Tensor) -> dict[str, int]:
     """Multiply-adds of ``model(inputs)``: ``backbone``, ``head``, ``propagation``, ``total``.
 
-    ``head`` excludes ``propagation`` (counted exactly from the graph). For models
+    ``head`` excludes ``propagation`` (counted exactly from the graph) and the optional
+    ``operator`` and ``readout`` entries (present when the head has those parts). For models
     with ATR blocks, ``atr`` holds theirs and ``backbone`` excludes them. The model
     runs once, in eval mode; its mode is restored afterwards.
     """
@@ -147,16 +195,17 @@ def count_macs(model: nn.Module, inputs: Tensor) -> dict[str, int]:
 
     stand_ins = [_CountedPropagation(m) for m in model.modules()
                  if isinstance(m, GraphPropagation)]
+    operators = [_CountedOperator(m) for m in model.modules() if isinstance(m, GraphOperator)]
     was_training = model.training
     model.eval()
     counter = FlopCounterMode(display=False)
     try:
-        for s in stand_ins:
+        for s in stand_ins + operators:
             s.module.forward = s
         with _countable(), counter:
             model(inputs)
     finally:
-        for s in stand_ins:
+        for s in stand_ins + operators:
             del s.module.forward
         model.train(was_training)
     counts = counter.get_flop_counts()
@@ -166,12 +215,18 @@ def count_macs(model: nn.Module, inputs: Tensor) -> dict[str, int]:
 
     atr = sum(macs_of(name) for name in _atr_prefixes(model))
     backbone = macs_of("backbone") - atr  # the blocks sit inside the backbone
-    rest = counter.get_total_flops() // 2 - backbone - atr
+    operator = sum(s.macs for s in operators)
+    readout = macs_of("head.readout" if hasattr(model, "head") else "readout")
+    rest = counter.get_total_flops() // 2 - backbone - atr - readout
     prop = sum(s.macs for s in stand_ins)
     macs = {"backbone": backbone, "head": rest, "propagation": prop}
+    if operator:
+        macs["operator"] = operator
+    if readout:
+        macs["readout"] = readout
     if atr:
         macs["atr"] = atr
-    macs["total"] = backbone + rest + prop + atr
+    macs["total"] = backbone + rest + prop + atr + operator + readout
     return macs
 
 

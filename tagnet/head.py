@@ -7,7 +7,8 @@ from torch import Tensor, nn
 
 from tagnet.graphs import TokenGrid, get_topology
 from tagnet.positional import SpaceTimePositionalEncoding
-from tagnet.propagation import GraphPropagation
+from tagnet.propagation import GraphAttentionMask, build_operator
+from tagnet.readouts import resolve_readout
 
 #: The rows of the paper's Table 4 as head settings (B = backbone only,
 #: TE = Transformer encoder, IF-FC = intra-frame cliques, TAT = time-aligned edges).
@@ -30,9 +31,17 @@ class TAGHead(nn.Module):
           -> input adapter Linear(C_in, C) if C_in != C
           -> + learnable positional encoding e_{t,p}        [SpaceTimePositionalEncoding]
           -> Transformer encoder, num_layers x (MHA + FFN)  [nn.TransformerEncoder]
+             (attention masked to a graph: attention_topology=)  [GraphAttentionMask]
           -> APPNP over the clip graphs, K steps, alpha     [GraphPropagation]
+             (or operator="gatv2" | "rgcn" | "transformer")  [GraphOperator]
           -> mean over the N nodes of each clip             (B, C)   = forward_features
+             (or readout="attention" | "max" | "frame_temporal")  [tagnet.readouts]
           -> LayerNorm -> Linear                            (B, classes) = forward_head
+
+    The defaults (``operator="appnp"``, ``readout="mean"``, no attention topology)
+    are the released head: same parameters, same state-dict keys, same logits.
+    Under them a static regular graph cannot change the prediction (APPNP is linear
+    and the mean undoes it); the options are the places where it can.
 
     The encoder layers are PyTorch's: post-norm with ReLU by default, as in the
     authors' released code; ``norm_first=True`` gives the pre-norm blocks of the
@@ -59,6 +68,17 @@ class TAGHead(nn.Module):
         propagation (str): how APPNP is computed: ``"auto"`` (default: ``"structured"``,
             the exact closed form, where the graph allows it, else ``"pyg"``) or a method.
         drop_rate (float): dropout before the classifier (0).
+        readout (str or nn.Module): clip readout: ``"mean"`` (released), ``"attention"``,
+            ``"max"``, ``"frame_temporal"`` (:mod:`tagnet.readouts`).
+        operator (str or nn.Module): how tokens move over the graph: ``"appnp"`` (released;
+            uses K, alpha, edge_weights, propagation) or a registered PyG layer
+            (``"gatv2"``, ``"rgcn"``, ``"transformer"``; :mod:`tagnet.propagation.operators`).
+        operator_layers (int): depth of a PyG operator (1).
+        operator_kwargs (dict, optional): more options of the PyG operator (``heads``,
+            ``edge_dim``, ``dropout``, ``num_bases``).
+        attention_topology (str or Topology, optional): restrict the encoder's
+            self-attention to this topology's edges plus self
+            (:mod:`tagnet.propagation.attention`).
     """
 
     def __init__(
@@ -82,6 +102,11 @@ class TAGHead(nn.Module):
         learn_edge_weights: bool = False,
         propagation: str = "auto",
         drop_rate: float = 0.0,
+        readout="mean",
+        operator="appnp",
+        operator_layers: int = 1,
+        operator_kwargs: dict | None = None,
+        attention_topology=None,
     ) -> None:
         super().__init__()
         self.grid = TokenGrid.parse(grid)
@@ -99,21 +124,35 @@ class TAGHead(nn.Module):
                 dim, num_heads, dim_feedforward=ffn_dim, dropout=dropout, activation="relu",
                 batch_first=True, norm_first=norm_first)
             self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.attention_mask = None
+        if attention_topology is not None:
+            if self.encoder is None:
+                raise ValueError("attention_topology restricts the encoder's attention, but "
+                                 "num_layers=0 removes the encoder; drop one of them")
+            self.attention_mask = GraphAttentionMask(attention_topology, self.grid, num_heads)
         topology = get_topology(topology)
-        self.propagation = None
-        if topology.edge_types != ("none",):
-            self.propagation = GraphPropagation(topology, K=K, alpha=alpha,
-                                                edge_weights=edge_weights,
-                                                learn_edge_weights=learn_edge_weights,
-                                                propagation=propagation)
+        if operator != "appnp" and (edge_weights is not None or learn_edge_weights):
+            raise ValueError(f"edge_weights and learn_edge_weights belong to APPNP; operator "
+                             f"{operator!r} reads the edge types itself: drop them")
+        self._topology = topology
+        self.propagation = self.operator = None
+        moved = build_operator(operator, topology, dim, num_layers=operator_layers,
+                               appnp_kwargs=dict(K=K, alpha=alpha, edge_weights=edge_weights,
+                                                 learn_edge_weights=learn_edge_weights,
+                                                 propagation=propagation),
+                               **(operator_kwargs or {}))
+        if operator == "appnp":
+            self.propagation = moved  # the released module name: checkpoints load as released
+        else:
+            self.operator = moved
+        self.readout = resolve_readout(readout, dim, self.grid)
         self.norm = nn.LayerNorm(dim)
         self.head_drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
 
     @property
     def topology(self):
-        return self.propagation.topology if self.propagation is not None \
-            else get_topology("none")
+        return self._topology
 
     def tokenize(self, x: Tensor) -> Tensor:
         """``(B, C, T, H, W)`` feature map (or ``(B, N, C)`` tokens) -> ``(B, N, C_in)``."""
@@ -140,14 +179,19 @@ class TAGHead(nn.Module):
         if self.pos_embed is not None:
             x = self.pos_embed(x)
         if self.encoder is not None:
-            x = self.encoder(x)
+            if self.attention_mask is None:
+                x = self.encoder(x)
+            else:
+                x = self.encoder(x, mask=self.attention_mask(x, self.grid), is_causal=False)
         if self.propagation is not None:
             x = self.propagation(x, self.grid)
+        if self.operator is not None:
+            x = self.operator(x, self.grid)
         return x
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """Pooled clip features ``(B, C)`` (mean over all nodes of each clip)."""
-        return self.forward_tokens(x).mean(dim=1)
+        """Pooled clip features ``(B, C)`` (the readout; released: mean over the nodes)."""
+        return self.readout(self.forward_tokens(x), self.grid)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """Pooled features -> logits ``(B, classes)`` (after LayerNorm if ``pre_logits``)."""
@@ -166,6 +210,8 @@ class TAGHead(nn.Module):
         grid = TokenGrid.parse(grid)
         if self.pos_embed is not None:
             self.pos_embed.resize(grid)
+        if self.attention_mask is not None:
+            self.attention_mask.resize(grid)
         self.grid = grid
 
     def extra_repr(self) -> str:

@@ -15,7 +15,10 @@ def test_readme_block_runs(index):
         pytest.skip("needs the authors' checkpoint file")
     from tagnet.graphs.edge_sets import EDGE_SETS
     from tagnet.graphs.topology import TOPOLOGIES
+    from tagnet.propagation import OPERATORS
+    from tagnet.readouts import READOUTS
     edge_sets, topologies = set(EDGE_SETS.names()), set(TOPOLOGIES.names())
+    operators, readouts = set(OPERATORS.names()), set(READOUTS.names())
     try:
         exec(compile(code, f"README.md block {index}", "exec"), {"tagnet": __import__("tagnet")})
     finally:  # leave the registries as they were
@@ -23,3 +26,7 @@ def test_readme_block_runs(index):
             EDGE_SETS.unregister(name)
         for name in set(TOPOLOGIES.names()) - topologies:
             TOPOLOGIES.unregister(name)
+        for name in set(OPERATORS.names()) - operators:
+            OPERATORS.unregister(name)
+        for name in set(READOUTS.names()) - readouts:
+            READOUTS.unregister(name)

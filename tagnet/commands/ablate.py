@@ -11,6 +11,7 @@ paper's layout (mean ± sample std over seeds) and save every run's metrics as J
   tagnet ablate                                  # Table 4 rows, seeds 0 1 2, demo settings
   tagnet ablate --sweep ffn --seeds 0 1          # Table 2: FFN 2048/1024/512/256
   tagnet ablate --sweep topology --values tag temporal intra_frame none
+  tagnet ablate --sweep operator --values appnp gatv2 model.kwargs.readout=attention
   tagnet ablate --sweep backbone --values r2plus1d_tiny r3d_18 --config my.yaml
   tagnet ablate --sweep atr --values table4 --seeds 0 1   # ATR's Table 4 rows
 
@@ -25,10 +26,11 @@ the synthetic FineSynth benchmark (generated and cached); with another config
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="config overrides for every run, e.g. train.epochs=5")
-    parser.add_argument("--sweep", choices=["rows", "ffn", "backbone", "topology", "atr"],
-                        default="rows", help="rows (Table 4, default), ffn (Table 2), backbone "
-                        "(Table 3), topology, atr (ATR's Tables 1-4; values: table1..table4 "
-                        "and row keys, see tagnet.train.atr_sweeps)")
+    parser.add_argument("--sweep", choices=["rows", "ffn", "backbone", "topology", "readout",
+                                             "operator", "atr"], default="rows",
+                        help="rows (Table 4, default), ffn (Table 2), backbone (Table 3), "
+                             "topology, readout, operator (graph heads), atr (ATR's Tables 1-4; "
+                             "values: table1..table4 and row keys, see tagnet.train.atr_sweeps)")
     parser.add_argument("--values", nargs="+", help="the sweep's values (default: the paper's)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--config", "-c", default="demo", help="base config (default: demo)")

@@ -19,6 +19,7 @@ examples:
   tagnet complexity --arch tag_r2plus1d_34 --frames 32 --ffn 2048 --classes 500 --no-timing
   tagnet complexity --arch tag_slow_r50 --frames 8 --size 224 --device cuda --json
   tagnet complexity --arch atr_tsm_r50 --frames 8 --size 224 -O ear_taps=channel --no-timing
+  tagnet complexity --arch tag_r2plus1d_34 --preset gym99 --operator gatv2 --readout attention
 """
 
 
@@ -40,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed passes first (2)")
     parser.add_argument("--no-timing", action="store_true", help="skip latency and memory: "
                         "counts only, on the meta device (no weights, instant)")
+    parser.add_argument("--readout", default=None, help="clip readout: mean (released), "
+                        "attention, max, frame_temporal; counted as its own part")
+    parser.add_argument("--operator", default=None, help="graph operator: appnp (released), "
+                        "gatv2, rgcn, transformer; counted as its own part")
+    parser.add_argument("--attention-topology", default=None,
+                        help="restrict the encoder's attention to this topology")
     parser.add_argument("--json", action="store_true", help="print one JSON object with keys "
                         "params, gmacs, latency_ms, peak_mem_mb")
 
@@ -63,7 +70,9 @@ def _table(args, model, report) -> str:
         lines += [f"input         {inp.describe()}", ""]
     atr = f", ATR blocks {m['atr'] / 1e9:.3f}" if "atr" in m else ""
     lines.append(f"GMACs         {report.gmacs:.3f}  (backbone {m['backbone'] / 1e9:.3f}{atr}, "
-                 f"head {m['head'] / 1e9:.3f}, propagation {m['propagation'] / 1e9:.4f})")
+                 f"head {m['head'] / 1e9:.3f}, propagation {m['propagation'] / 1e9:.4f}"
+                 + "".join(f", {k} {m[k] / 1e9:.4f}" for k in ("operator", "readout") if k in m)
+                 + ")")
     if report.latency_ms is not None:
         lines.append(f"latency       {report.latency_ms:.1f} ms (median of {args.runs} after "
                      f"{args.warmup} warm-up, batch 1)")
@@ -87,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         options[key.strip()] = yaml.safe_load(raw)
     model = create_model(args.arch, preset=args.preset, num_frames=args.frames,
                          img_size=args.size, ffn_dim=args.ffn, num_classes=args.classes,
-                         **options)
+                         readout=args.readout, operator=args.operator,
+                         attention_topology=args.attention_topology, **options)
     device = "meta" if args.no_timing else args.device
     report = complexity_report(model, device=device, runs=args.runs, warmup=args.warmup,
                                timing=not args.no_timing)

@@ -7,11 +7,23 @@ module             holds
 ``functional``     :func:`propagate`: APPNP by several exact methods
 ``structured``     the closed form for intra-frame cliques + time-aligned links
 ``graph_cache``    normalised batched clip graphs, built once per key and reused
+``operators``      the operator registry; GATv2, R-GCN, graph Transformer layers
+``attention``      encoder attention masked by a topology (``attention_topology=``)
 =================  ===========================================================
 """
 from tagnet.propagation.appnp import GraphPropagation, appnp_dense_reference
+from tagnet.propagation.attention import GraphAttentionMask, allowed_pairs
 from tagnet.propagation.functional import METHODS, check_method, propagate, resolve_method
+from tagnet.propagation.operators import (
+    OPERATORS,
+    GraphOperator,
+    build_operator,
+    list_operators,
+    register_operator,
+)
 from tagnet.propagation.structured import structured_appnp, supports_structured
 
 __all__ = ["GraphPropagation", "appnp_dense_reference", "propagate", "METHODS", "check_method",
-           "resolve_method", "structured_appnp", "supports_structured"]
+           "resolve_method", "structured_appnp", "supports_structured", "OPERATORS",
+           "GraphOperator", "build_operator", "list_operators", "register_operator",
+           "GraphAttentionMask", "allowed_pairs"]

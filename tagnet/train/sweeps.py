@@ -8,7 +8,12 @@ ffn        FFN width 2048, 1024, 512, 256                       Table 2
 backbone   each backbone alone (B) and with TAG-Head            Table 3
 topology   TAG-Head with each registered topology               (graph experiments)
 atr        ATR's ablations (:mod:`tagnet.train.atr_sweeps`)     ATR Tables 1-4
+readout    each registered readout (mean, attention, max, ...)  (graph heads)
+operator   each graph operator (appnp, gatv2, rgcn, transformer)  (graph heads)
 =========  ===================================================  ==========================
+
+Sweeps combine with overrides: ``tagnet ablate --sweep topology --values none tag
+model.kwargs.readout=attention`` runs the topologies under the attention readout.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from tagnet.train.experiment import Variant
 #: Table 4's row labels, by :data:`tagnet.head.ABLATIONS` key.
 ROW_LABELS = {"B": "B", "B+TE": "B + TE", "B+TE+IF-FC": "B + TE + IF-FC",
               "B+TE+TAT": "B + TE + TAT", "full": "B + TE + IF-FC + TAT (full)"}
-SWEEPS = ("rows", "ffn", "backbone", "topology", "atr")
+SWEEPS = ("rows", "ffn", "backbone", "topology", "readout", "operator", "atr")
 
 
 def default_values(sweep: str) -> list[str]:
@@ -38,6 +43,14 @@ def default_values(sweep: str) -> list[str]:
         from tagnet.train.atr_sweeps import TABLES
 
         return list(TABLES)
+    if sweep == "readout":
+        from tagnet.readouts import list_readouts
+
+        return list_readouts()
+    if sweep == "operator":
+        from tagnet.propagation import list_operators
+
+        return list_operators()
     raise ValueError(f"sweep {sweep!r} is unknown; known: {', '.join(SWEEPS)}")
 
 
@@ -65,6 +78,12 @@ def sweep_variants(sweep: str, values: Sequence[str] | None = None,
         for v in values:
             get_topology(v)  # raises, listing the known names
         return [Variant(f"topology {v}", [f"model.kwargs.topology={v}"]) for v in values]
+    if sweep in ("readout", "operator"):
+        known = default_values(sweep)
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            raise ValueError(f"{sweep}(s) {unknown} unknown; known: {', '.join(known)}")
+        return [Variant(f"{sweep} {v}", [f"model.kwargs.{sweep}={v}"]) for v in values]
     if sweep == "backbone":
         from tagnet.backbones import list_backbones
 

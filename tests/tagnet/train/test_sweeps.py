@@ -74,3 +74,13 @@ def test_slug_makes_folder_names():
     assert slug("B + TE + IF-FC + TAT (full)") == "B_TE_IF-FC_TAT_full"
     assert slug("topology tag_aligned") == "topology_tag_aligned"
     assert slug("r2plus1d_tiny + TAG") == "r2plus1d_tiny_TAG"
+
+
+def test_readout_and_operator_sweeps():
+    assert sweep_variants("readout", ["mean", "attention"]) == [
+        Variant("readout mean", ["model.kwargs.readout=mean"]),
+        Variant("readout attention", ["model.kwargs.readout=attention"])]
+    assert [v.name for v in sweep_variants("operator")] == \
+        ["operator appnp", "operator gatv2", "operator rgcn", "operator transformer"]
+    with pytest.raises(ValueError, match=r"operator\(s\) \['gat'\] unknown; known: appnp, gatv2"):
+        sweep_variants("operator", ["gat"])
