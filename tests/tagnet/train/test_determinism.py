@@ -1,10 +1,7 @@
 """The data stream does not depend on the number of loader workers, and a run killed
 mid-epoch with workers resumes to the same weights, tensor by tensor."""
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -12,7 +9,7 @@ from torch.utils.data import DataLoader, Subset
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_checkpoint_sampling import Noisy  # noqa: E402
-from toy_run import main  # noqa: E402
+from toy_run import kill_mid_epoch_and_resume, main  # noqa: E402
 
 from tagnet.train.checkpoint import load_checkpoint  # noqa: E402
 from tagnet.train.data import collate  # noqa: E402
@@ -60,23 +57,8 @@ def test_two_workers_kill_mid_epoch_and_resume_equals_uninterrupted_and_zero_wor
     finally:
         torch.set_num_threads(threads)
     two = [*common, "data.num_workers=2"]
-    proc = subprocess.Popen([sys.executable, TOY, str(killed), "--delay", "0.02", *two],
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log, deadline = killed / "log.jsonl", time.time() + 120
-    while time.time() < deadline and proc.poll() is None:  # kill 3 steps into the epoch
-        if log.is_file() and any('"step_in_epoch": 3' in line and '"epoch": 0' in line
-                                 for line in log.read_text().splitlines()):
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    state = load_checkpoint(killed / "last.pth")
-    assert state["epoch"] == 0 and 0 < state["step_in_epoch"] < 6  # stopped mid-epoch
-    subprocess.run([sys.executable, TOY, str(killed), "--resume", str(killed / "last.pth"),
-                    *two], check=True, env=_env(), timeout=120,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ref0, ref2, got = (load_checkpoint(d / "last.pth") for d in (w0, w2, killed))
+    got = kill_mid_epoch_and_resume(killed, two, epoch=0)
+    ref0, ref2 = (load_checkpoint(d / "last.pth") for d in (w0, w2))
     _same(ref2["model"], ref0["model"], "2 workers vs 0 workers")
     _same(got["model"], ref2["model"], "killed and resumed vs uninterrupted")
     _same(_optimizer_tensors(got), _optimizer_tensors(ref2), "optimizer state")

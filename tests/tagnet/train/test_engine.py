@@ -1,17 +1,15 @@
 """The training engine: learning, accumulation, kill-and-resume, DDP on 2 CPU processes."""
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from toy_run import ToyClips, main, toy_config, toy_data  # noqa: E402
+from toy_run import ToyClips, kill_mid_epoch_and_resume, main, toy_config, toy_data  # noqa: E402
 
 from tagnet.train.checkpoint import load_checkpoint  # noqa: E402
 from tagnet.train.engine import Trainer  # noqa: E402
@@ -110,24 +108,8 @@ def test_resume_after_kill_mid_epoch_is_bit_identical(tmp_path, same_settings_as
     overrides = ["train.epochs=2", "train.save_every_steps=1"]
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     main([str(ref), *overrides])  # the uninterrupted run
-    proc = subprocess.Popen([sys.executable, TOY, str(killed), "--delay", "0.02", *overrides],
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = killed / "log.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:  # kill in epoch 2, 3 steps in
-        if log.is_file() and any('"step_in_epoch": 3' in line and '"epoch": 1' in line
-                                 for line in log.read_text().splitlines()):
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    state = load_checkpoint(killed / "last.pth")
-    assert state["epoch"] == 1 and 0 < state["step_in_epoch"] < 6  # stopped mid-epoch
-    subprocess.run([sys.executable, TOY, str(killed), "--resume", str(killed / "last.pth"),
-                    *overrides], check=True, env=_env(), timeout=120,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    a, b = load_checkpoint(ref / "last.pth"), load_checkpoint(killed / "last.pth")
+    b = kill_mid_epoch_and_resume(killed, overrides, epoch=1)
+    a = load_checkpoint(ref / "last.pth")
     _assert_same_weights(a["model"], b["model"])
     assert a["optimizer"]["state"][0]["exp_avg"].equal(b["optimizer"]["state"][0]["exp_avg"])
     assert _epochs(ref)[-1]["train_loss"] == _epochs(killed)[-1]["train_loss"]

@@ -111,5 +111,36 @@ def main(argv=None) -> int:
     return 0
 
 
+def kill_mid_epoch_and_resume(run_dir, args: list[str], epoch: int) -> dict:
+    """Run this script into ``run_dir``, SIGKILL it 3 steps into ``epoch`` (0-based), check it
+    stopped mid-epoch, resume it from ``last.pth`` to the end; returns the final checkpoint."""
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    from tagnet.train.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    quiet = dict(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, __file__, str(run_dir), "--delay", "0.02", *args],
+                            **quiet)
+    log, deadline = run_dir / "log.jsonl", time.time() + 120
+    marker = ('"step_in_epoch": 3', f'"epoch": {epoch}')
+    while time.time() < deadline and proc.poll() is None:
+        if log.is_file() and any(all(m in line for m in marker)
+                                 for line in log.read_text().splitlines()):
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    state = load_checkpoint(run_dir / "last.pth")
+    assert state["epoch"] == epoch and 0 < state["step_in_epoch"] < 6  # stopped mid-epoch
+    subprocess.run([sys.executable, __file__, str(run_dir), "--resume",
+                    str(run_dir / "last.pth"), *args], check=True, timeout=120, **quiet)
+    return load_checkpoint(run_dir / "last.pth")
+
+
 if __name__ == "__main__":
     sys.exit(main())
