@@ -34,16 +34,26 @@ class Variant:
 def prepare_synthetic(cfg: Config, progress: bool = True):
     """Generate (or reuse) the synthetic benchmark that ``cfg.data`` points at.
 
-    ``data.synth`` holds :func:`tagnet.datasets.make_finesynth` options; the
-    benchmark is written to ``data.root`` and ``data.version`` is set to its name.
-    Returns the :class:`~tagnet.datasets.FineSynth` description.
+    ``data.synth`` holds :func:`tagnet.datasets.make_finesynth` options (FineSynth:
+    videos, ``data.dataset=finegym``), or ``benchmark: paths`` and
+    :func:`tagnet.train.headroom.make_headroom` options (the benchmark with headroom:
+    cached tokens of a frozen frame-wise backbone, ``data.dataset=tokens``). The
+    data is written to ``data.root`` and ``data.version`` is set to its name.
+    Returns its description (``classes``, ``order_pairs``: classes sharing frames).
     """
-    from tagnet.datasets import make_finesynth
-
     if cfg.data.root is None:
         raise ValueError("data.root is not set: where should the synthetic benchmark go?")
     root = Path(cfg.data.root).expanduser()
-    synth = make_finesynth(root, progress=progress, **cfg.data.synth)
+    opts = dict(cfg.data.synth)
+    if "benchmark" in opts:
+        from tagnet.train.headroom import make_headroom
+
+        synth = make_headroom(root, progress=progress, **opts)
+        cfg.data.root, cfg.data.version, cfg.data.dataset = str(root), synth.version, "tokens"
+        return synth
+    from tagnet.datasets import make_finesynth
+
+    synth = make_finesynth(root, progress=progress, **opts)
     cfg.data.root, cfg.data.version, cfg.data.dataset = str(root), synth.version, "finegym"
     return synth
 
