@@ -64,8 +64,13 @@ def make_headroom(root, *, clips_per_class: int = 48, num_frames: int = 8, size:
         benchmark (str): ``"paths"`` (the only one; the config key that selects it).
     """
     from tagnet.backbones import TokenShardWriter, create_backbone
-    from tagnet.datasets.synth_paths import CAMERAS, CLASSES, order_groups, render_paths, \
-        source_index
+    from tagnet.datasets.synth_paths import (
+        CAMERAS,
+        CLASSES,
+        order_groups,
+        render_paths,
+        source_index,
+    )
 
     if benchmark != "paths":
         raise ValueError(f"data.synth.benchmark {benchmark!r} is unknown; known: paths (the "

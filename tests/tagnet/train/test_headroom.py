@@ -68,7 +68,8 @@ def test_named_configs_build_the_framewise_variant(name, camera, tmp_path):
     synth = prepare_synthetic(cfg, progress=False)
     assert (cfg.data.dataset, synth.classes) == ("tokens", [n for n, _, _ in CLASSES])
     info = TokenShardDataset(tmp_path / "train").info
-    assert info["backbone"] == "framewise_tiny" and (info["channels"], info["grid"]) == (64, [8, 4, 4])
+    assert info["backbone"] == "framewise_tiny"
+    assert (info["channels"], info["grid"]) == (64, [8, 4, 4])
     model = create_model(cfg.model.arch, num_classes=8, num_frames=8, img_size=32,
                          **cfg.model.kwargs)
     assert model.head.grid.shape == (8, 4, 4)
