@@ -215,16 +215,23 @@ def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference
             extra_metric = (f"  order pairs {100 * rec['order_pair_top1']:.1f}"
                             if "order_pair_top1" in rec else "")
             print(f"    top-1 {100 * rec['top1']:.1f}{extra_metric}{done}")
-    metrics = [("top1", "top-1")] + ([("order_pair_top1", "order pairs")] if pairs else [])
-    chance = {"top1": 1 / num_classes} | ({"order_pair_top1": order_chance(pairs)} if pairs
+    # when every class has order twins, the order-pair column would repeat top-1
+    every = len({c for g in pairs for c in g}) == num_classes
+    order_col = bool(pairs) and not every
+    metrics = [("top1", "top-1")] + ([("order_pair_top1", "order pairs")] if order_col else [])
+    chance = {"top1": 1 / num_classes} | ({"order_pair_top1": order_chance(pairs)} if order_col
                                           else {})
     table, summary = sweep_table(records, metrics, reference=reference, equivalents=equivalent,
                                  order=[v.name for v in variants], chance=chance,
                                  noise=tuple(v.name for v in noise) if noise else None,
                                  intervals=intervals)
-    if pairs:
+    if order_col:
         table += ("\n\nchance: top-1 of a uniform guess; order pairs: the best a model blind "
                   "to frame order can score on the classes that share their frames.")
+    elif pairs:
+        table += (f"\n\nchance: top-1 of a uniform guess. Every class shares its frames with "
+                  f"others: a model blind to frame order scores at most "
+                  f"{100 * order_chance(pairs):.1f}% top-1.")
     if unlocked:
         table += (f"\n\npreset {cfg.model.preset!r} fixes {', '.join(unlocked)}; this sweep "
                   f"unlocked it (model.preset=null, the preset's other values kept).")
