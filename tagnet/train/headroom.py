@@ -11,8 +11,9 @@ run takes seconds on a CPU. Because the backbone sees one frame at a time and th
 classes of a group share their frames, row B of Table 4 (no encoder, mean pool)
 gets identical pooled features for a clip and its reordered twins: it is at chance
 inside each group by construction, while heads with positional encoding and an
-encoder can learn order, path and place. ``tagnet ablate --config headroom`` and
-``tagnet demo`` run on it; :func:`make_headroom` is cached by its parameters.
+encoder can learn order, path and place. ``tagnet ablate --config headroom`` runs on
+it; :func:`make_headroom` is cached by its parameters (generate the cache once before
+starting several sweeps on the same ``root`` in parallel: generation takes no lock).
 """
 from __future__ import annotations
 
