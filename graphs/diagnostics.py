@@ -321,7 +321,8 @@ def summarize(topology, grid, K: int = 2, alpha: float = 0.1, tokens=None, edge_
     degree (with self loop: min/mean/max and per-frame mean), spectrum (None
     beyond ``max_spectrum_nodes``), step (one step of ``A``: mean and per-frame
     self / same frame / other frames), appnp (own-frame share, shares by
-    ``|dt|``, per-frame own share) and pooling (weights ``Pi^T 1``).
+    ``|dt|``, per-frame own share), pooling (weights ``Pi^T 1``) and mean_readout
+    (:func:`mean_readout_equivalence`: is the graph inert under the mean readout?).
     """
     topology, grid = resolve(topology), TokenGrid.parse(grid)
     kw = dict(tokens=tokens, edge_weights=edge_weights)
@@ -331,6 +332,7 @@ def summarize(topology, grid, K: int = 2, alpha: float = 0.1, tokens=None, edge_
     mass = frame_mass(topology, grid, K, alpha, **kw)
     own = mass.gather(1, _frames(grid, mass.size(0)).unsqueeze(1)).squeeze(1)
     pool = pooling_weights(topology, grid, K, alpha, **kw)
+    inert = mean_readout_equivalence(topology, grid, K, alpha, **kw)
     spec = None
     if grid.num_nodes <= max_spectrum_nodes:
         s = spectrum(topology, grid, **kw)
@@ -352,4 +354,71 @@ def summarize(topology, grid, K: int = 2, alpha: float = 0.1, tokens=None, edge_
                    other_frames=float(1 - own.mean()), by_offset=offset_shares(mass, grid).tolist(),
                    per_frame_own=per_frame(own)),
         pooling=dict(min=float(pool.min()), max=float(pool.max()), per_frame=per_frame(pool)),
+        mean_readout=dict(vars(inert), equivalent=inert.equivalent),
     )
+
+
+#: Default tolerance on :math:`\max_j |\omega_j - 1|` below which a topology counts as
+#: equivalent to no graph under the mean readout.
+MEAN_READOUT_TOL = 1e-3
+
+
+@dataclass
+class MeanReadoutEquivalence:
+    r"""How far a topology's pooling weights :math:`\omega = \Pi_K^\top \mathbf 1` are from 1.
+
+    Under the mean readout the pooled feature changes by
+    :math:`\frac1N\sum_j (\omega_j - 1) h_j`, whose norm is at most
+    ``deviation`` times the mean token norm: ``deviation <= tol`` means the graph
+    is equivalent to no graph within ``tol`` (exactly, when ``deviation`` is 0).
+    """
+
+    w_min: float
+    w_max: float
+    deviation: float  # max_j |w_j - 1|
+    tol: float
+    dynamic: bool
+
+    @property
+    def equivalent(self) -> bool:
+        return not self.dynamic and self.deviation <= self.tol
+
+    def describe(self) -> str:
+        """One sentence in words for ``tagnet topology``."""
+        head = (f"pooling weights w = Pi_K^T 1 range {self.w_min:.6g}..{self.w_max:.6g} "
+                f"(max |w - 1| = {self.deviation:.3g})")
+        if self.dynamic:
+            return (head + " for these tokens; the graph is built from the tokens, so it is "
+                    "not a fixed reweighting and can change the pooled features")
+        if self.deviation == 0:
+            return (head + ": under the mean readout this topology is EXACTLY equivalent to no "
+                    "graph (pooled features identical up to float rounding)")
+        if self.equivalent:
+            return (head + f": under the mean readout this topology is equivalent to no graph "
+                    f"within tolerance {self.tol:g} (pooled features move by at most "
+                    f"{self.deviation:.2g} x the mean token norm)")
+        return (head + f": under the mean readout this topology is NOT equivalent to no graph "
+                f"(beyond tolerance {self.tol:g}); it is a fixed reweighting of the tokens")
+
+
+def mean_readout_equivalence(topology, grid, K: int = 2, alpha: float = 0.1, tokens=None,
+                             edge_weights=None, tol: float = MEAN_READOUT_TOL
+                             ) -> MeanReadoutEquivalence:
+    r"""Whether APPNP on ``topology`` followed by the mean readout equals no graph on ``grid``.
+
+    APPNP on a static graph is linear, so mean pooling after it gives
+    :math:`\frac1N\sum_i (\Pi_K H)_i = \frac1N\sum_j \omega_j h_j` with
+    :math:`\omega = \Pi_K^\top \mathbf 1` (:func:`pooling_weights`). With symmetric
+    normalisation a regular graph has :math:`A\mathbf 1 = \mathbf 1`, hence
+    :math:`\omega = \mathbf 1`: the graph has no effect at all on the logits.
+
+    Example:
+        >>> mean_readout_equivalence("tag", "2x7x7").deviation < 1e-12
+        True
+    """
+    topology = resolve(topology)
+    w = pooling_weights(topology, grid, K, alpha, tokens=tokens, edge_weights=edge_weights)
+    dev = float((w - 1).abs().max())
+    if dev < 1e-12:  # float64 rounding of an exact 1
+        dev = 0.0
+    return MeanReadoutEquivalence(float(w.min()), float(w.max()), dev, tol, topology.dynamic)

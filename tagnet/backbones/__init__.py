@@ -4,7 +4,7 @@ Registered: ``r2plus1d_18``, ``r2plus1d_34`` (IG-65M layout), ``r2plus1d_tiny``,
 ``r3d_18``, ``mc3_18``, ``slow_r50``, ``i3d_r50``, ``csn_r101``, ``ir_csn_152`` and
 ``features`` (precomputed token grids). Weights come from local files only.
 """
-from . import csn, i3d, slow, torchvision_video  # noqa: F401  (registers the builders)
+from . import csn, framewise, i3d, slow, torchvision_video  # noqa: F401  (registers the builders)
 from .base import VideoBackbone, check_state_dict, load_state_dict_file
 from .features import FeatureBackbone
 from .freeze import freeze_backbone, freeze_bn_stats, freeze_module, unfreeze, unfreeze_bn_stats

@@ -6,10 +6,22 @@ import argparse
 HELP = "run the paper's ablations (Table 4 rows, FFN widths, backbones, topologies) over seeds"
 DESCRIPTION = """\
 Train and test one model per configuration and seed, then print a table in the
-paper's layout (mean ± sample std over seeds) and save every run's metrics as JSON.
+paper's layout with statistics over seeds (mean ± sample std, 95% t interval, the
+difference to a reference row paired by seed with its 95% interval: an "effect"
+only when that interval excludes 0) and a noise-floor line, and save every run's
+metrics as JSON.
 
-  tagnet ablate                                  # Table 4 rows, seeds 0 1 2, demo settings
+Before training, the rows' models are built and compared on the same weights and
+input: a row whose pooled features equal an earlier row's (e.g. the released
+head, APPNP then the mean, on a regular graph equals B + TE) is listed as
+"= B + TE" and not trained unless --run-equivalent. A sweep over a key that the
+config's preset fixes (--sweep ffn --config gym99) drops the preset for its runs
+and says so under the table.
+
+  tagnet ablate                                  # Table 4 rows, seeds 0-4, demo settings
+  tagnet ablate --config headroom                # the benchmark where row B is at chance
   tagnet ablate --sweep ffn --seeds 0 1          # Table 2: FFN 2048/1024/512/256
+  tagnet ablate --sweep ffn --config gym99 data.root=/data/finegym   # unlocks the preset
   tagnet ablate --sweep topology --values tag temporal intra_frame none
   tagnet ablate --sweep operator --values appnp gatv2 model.kwargs.readout=attention
   tagnet ablate --sweep backbone --values r2plus1d_tiny r3d_18 --config my.yaml
@@ -24,6 +36,8 @@ the synthetic FineSynth benchmark (generated and cached); with another config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tagnet.eval.stats import DEFAULT_SEEDS
+
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="config overrides for every run, e.g. train.epochs=5")
     parser.add_argument("--sweep", choices=["rows", "ffn", "backbone", "topology", "readout",
@@ -32,10 +46,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "topology, readout, operator (graph heads), atr (ATR's Tables 1-4; "
                              "values: table1..table4 and row keys, see tagnet.train.atr_sweeps)")
     parser.add_argument("--values", nargs="+", help="the sweep's values (default: the paper's)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--config", "-c", default="demo", help="base config (default: demo)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS),
+                        help="training seeds (default 0 1 2 3 4; intervals need 2 or more)")
+    parser.add_argument("--config", "-c", default="demo", help="base config (default: demo; "
+                        "headroom* for the benchmark on which row B is far from the ceiling)")
     parser.add_argument("--output", "-o", help="folder (default: runs/ablate_<sweep>)")
     parser.add_argument("--epochs", type=int, help="training epochs per run")
+    parser.add_argument("--reference", help="row the others are compared with, paired by seed "
+                        "(default: the first row)")
+    parser.add_argument("--run-equivalent", action="store_true",
+                        help="also train rows whose model computes the same pooled features as "
+                             "an earlier row (default: list them as '= <row>' and skip them)")
+    parser.add_argument("--tolerance", type=float, default=1e-3,
+                        help="equivalence tolerance on the pooled features, relative to the "
+                             "mean token norm (1e-3)")
+    parser.add_argument("--no-noise-floor", action="store_true",
+                        help="skip the noise-floor runs (the full head with PyG vs structured "
+                             "APPNP: same model, float rounding only)")
+    parser.add_argument("--no-intervals", action="store_true",
+                        help="means and std only (allows a single seed)")
     parser.add_argument("--fresh", action="store_true", help="retrain every run, overwriting "
                         "the output folder's earlier runs (default: reuse finished runs of the "
                         "same config and resume unfinished ones)")
@@ -59,58 +88,30 @@ def _run_locked(args: argparse.Namespace) -> int:
 
     from tagnet.config import load_config
     from tagnet.eval.report import write_json
-    from tagnet.train.data import build_run_data
-    from tagnet.train.experiment import prepare_synthetic, run_variant
-    from tagnet.train.sweeps import slug, sweep_variants
+    from tagnet.train.experiment import run_sweep
 
+    if len(args.seeds) < 2 and not args.no_intervals:
+        raise ValueError(f"--seeds {' '.join(map(str, args.seeds))}: the table's 95% intervals "
+                         "need at least 2 seeds (one run gives no estimate of the run-to-run "
+                         "spread); give more seeds or pass --no-intervals")
     overrides = list(args.overrides)
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     overrides.append("train.progress=false" if args.quiet else "train.progress=true")
     cfg = load_config(args.config, overrides)
     out = Path(args.output or f"runs/ablate_{args.sweep}")
-    variants = sweep_variants(args.sweep, args.values, cfg.model.arch)
-    pairs = ()
-    if cfg.data.synth:
-        synth = prepare_synthetic(cfg, progress=not args.quiet)
-        pairs = synth.order_pairs
-    data = build_run_data(cfg)
-    start, records = time.time(), []
-    total = len(variants) * len(args.seeds)
-    for seed in args.seeds:
-        for v in variants:
-            print(f"[{len(records) + 1}/{total}] {v.name}, seed {seed}")
-            rec = run_variant(cfg, v, seed, out / slug(v.name) / f"seed{seed}", data, pairs,
-                              reuse=not args.fresh)
-            records.append(rec)
-            done = " (finished earlier; --fresh retrains)" if rec.get("reused") else ""
-            print(f"    top-1 {100 * rec['top1']:.1f}  MCA {100 * rec['mca']:.1f}{done}")
-    table, summary = ablation_table(records, bool(pairs), len(data.class_names))
-    result = {"sweep": args.sweep, "seeds": args.seeds, "dataset": cfg.data.version,
-              "command": "tagnet " + " ".join(sys.argv[1:]), "records": records,
-              "summary": summary, "total_time_s": round(time.time() - start, 1),
-              "config": cfg.to_dict(), "table": table}
+    start = time.time()
+    result = run_sweep(cfg, args.sweep, args.values, args.seeds, out,
+                       reference=args.reference, run_equivalent=args.run_equivalent,
+                       tolerance=args.tolerance, noise_floor=not args.no_noise_floor,
+                       intervals=not args.no_intervals, reuse=not args.fresh,
+                       progress=not args.quiet)
+    result = {"command": "tagnet " + " ".join(sys.argv[1:]), **result,
+              "total_time_s": round(time.time() - start, 1), "config": cfg.to_dict()}
     write_json(result, out / "ablation.json")
-    (out / "ablation.md").write_text(table + "\n")
+    (out / "ablation.md").write_text(result["table"] + "\n")
     print()
-    print(table)
-    print(f"\n{len(records)} runs in {(time.time() - start) / 60:.1f} min; "
+    print(result["table"])
+    print(f"\n{len(result['records'])} runs in {(time.time() - start) / 60:.1f} min; "
           f"saved {out / 'ablation.json'}")
     return 0
-
-
-def ablation_table(records: list[dict], order_pairs: bool, num_classes: int):
-    """The paper's layout: configuration | Top-1 | MCA [| order pairs] | params, mean ± std."""
-    from tagnet.eval.tables import fmt_pct, markdown_table, summarise
-
-    keys = ["top1", "mca"] + (["order_pair_top1"] if order_pairs else [])
-    summary = summarise(records, keys)
-    header = ["configuration", "Top-1", "MCA"] + (["order pairs"] if order_pairs else []) + \
-        ["params", "seeds"]
-    rows = []
-    for s in summary:
-        row = [s["variant"]] + [fmt_pct(s[k], s[f"{k}_std"]) for k in keys]
-        rows.append(row + [f"{s['parameters']:,}", str(len(s["seeds"]))])
-    chance = ["chance", fmt_pct(1 / num_classes), fmt_pct(1 / num_classes)]
-    rows.append(chance + ([fmt_pct(0.5)] if order_pairs else []) + ["", ""])
-    return markdown_table(header, rows), summary

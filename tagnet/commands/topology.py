@@ -15,6 +15,12 @@ propagation step and of APPNP(K, alpha)'s output stays inside a node's own
 frame, the weights that mean pooling after APPNP gives each frame, and
 over-smoothing curves (Dirichlet energy, mean pairwise cosine vs K).
 
+APPNP on a static graph is linear and the released head mean-pools right
+after it, so the pooled feature is (1/N) sum_j w_j h_j with w = Pi_K^T 1. The
+"mean readout" line prints the range of w and says whether the topology is
+equivalent to no graph under the mean readout (max |w - 1| <= 1e-3): a regular
+graph (intra_frame; tag at T=2) gives w = 1 exactly.
+
 NAME is a registered topology or edge sets joined by '+', each with optional
 parameters after ':' as KEY=VALUE pairs separated by ',':
 
@@ -115,6 +121,7 @@ def _print_tables(s: dict, curves) -> None:
     pool = s["pooling"]
     p(f"mean pooling after APPNP weighs frames by {[round(v, 5) for v in pool['per_frame']]} "
       f"(1 = uniform; node range {pool['min']:.5f}..{pool['max']:.5f})")
+    p(_mean_readout_line(s["mean_readout"]))
     if curves is not None:
         p("over-smoothing (energy relative to input / mean pairwise cosine):")
         p(f"  {'K':>4}  " + "  ".join(f"{'alpha=' + format(al, 'g'):>20}" for al in curves.alphas))
@@ -122,6 +129,13 @@ def _print_tables(s: dict, curves) -> None:
             ratio, cos = curves.energy_ratio[:, j].tolist(), curves.cosine[:, j].tolist()
             cells = [f"{r:>9.4f} / {c:>7.4f}" for r, c in zip(ratio, cos, strict=True)]
             p(f"  {k:>4}  " + "  ".join(f"{c:>20}" for c in cells))
+
+
+def _mean_readout_line(m: dict) -> str:
+    from tagnet.graphs.diagnostics import MeanReadoutEquivalence
+
+    keys = ("w_min", "w_max", "deviation", "tol", "dynamic")
+    return "mean readout: " + MeanReadoutEquivalence(**{k: m[k] for k in keys}).describe()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,16 +34,26 @@ class Variant:
 def prepare_synthetic(cfg: Config, progress: bool = True):
     """Generate (or reuse) the synthetic benchmark that ``cfg.data`` points at.
 
-    ``data.synth`` holds :func:`tagnet.datasets.make_finesynth` options; the
-    benchmark is written to ``data.root`` and ``data.version`` is set to its name.
-    Returns the :class:`~tagnet.datasets.FineSynth` description.
+    ``data.synth`` holds :func:`tagnet.datasets.make_finesynth` options (FineSynth:
+    videos, ``data.dataset=finegym``), or ``benchmark: paths`` and
+    :func:`tagnet.train.headroom.make_headroom` options (the benchmark with headroom:
+    cached tokens of a frozen frame-wise backbone, ``data.dataset=tokens``). The
+    data is written to ``data.root`` and ``data.version`` is set to its name.
+    Returns its description (``classes``, ``order_pairs``: classes sharing frames).
     """
-    from tagnet.datasets import make_finesynth
-
     if cfg.data.root is None:
         raise ValueError("data.root is not set: where should the synthetic benchmark go?")
     root = Path(cfg.data.root).expanduser()
-    synth = make_finesynth(root, progress=progress, **cfg.data.synth)
+    opts = dict(cfg.data.synth)
+    if "benchmark" in opts:
+        from tagnet.train.headroom import make_headroom
+
+        synth = make_headroom(root, progress=progress, **opts)
+        cfg.data.root, cfg.data.version, cfg.data.dataset = str(root), synth.version, "tokens"
+        return synth
+    from tagnet.datasets import make_finesynth
+
+    synth = make_finesynth(root, progress=progress, **opts)
     cfg.data.root, cfg.data.version, cfg.data.dataset = str(root), synth.version, "finegym"
     return synth
 
@@ -127,10 +137,113 @@ def order_pair_accuracy(predictions_csv: str | Path, pairs) -> float:
     return hits / total if total else float("nan")
 
 
+def order_chance(groups) -> float:
+    """Best order-pair accuracy of a model blind to frame order: the mean of ``1 / |group|``
+    over the classes of the groups (classes of a group share their frames; equal class sizes)."""
+    sizes = [len(g) for g in groups for _ in g]
+    return sum(1 / n for n in sizes) / len(sizes) if sizes else float("nan")
+
+
+def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference=None,
+              run_equivalent: bool = False, tolerance: float = 1e-3, noise_floor: bool = True,
+              intervals: bool = True, reuse: bool = True, progress: bool = True) -> dict:
+    """Train a sweep's variants over ``seeds`` and make its table (what ``tagnet ablate`` runs).
+
+    .. code-block:: text
+
+        variants = sweep_variants(sweep, values) --unlock_preset--> (keys the preset fixed)
+        equivalent_variants: build every row's model, same weights, same input
+            -> rows with the same pooled features as an earlier row: skipped, or run if asked
+        + noise-floor pair (full head, PyG vs structured APPNP)
+        for seed, variant: run_variant -> record
+        sweep_table: mean ± std, 95% t interval, paired Δ vs reference, noise floor
+
+    Returns a dict with ``records``, ``table`` (Markdown), ``summary``,
+    ``equivalent`` and ``unlocked``.
+    """
+    from tagnet.eval.tables import sweep_table
+    from tagnet.train.sweeps import (
+        equivalent_variants,
+        noise_floor_variants,
+        slug,
+        sweep_variants,
+        unlock_preset,
+    )
+
+    output = Path(output)
+    seeds = list(seeds)
+    if intervals and len(seeds) < 2:
+        raise ValueError(f"seeds {seeds}: 95% intervals need at least 2 seeds (one run gives "
+                         "no estimate of the run-to-run spread); give more seeds or ask for no "
+                         "intervals")
+    variants = sweep_variants(sweep, values, cfg.model.arch)
+    pairs = ()
+    if cfg.data.synth:
+        pairs = prepare_synthetic(cfg, progress=progress).order_pairs
+    data = build_run_data(cfg)
+    num_classes = len(data.class_names)
+    noise = None
+    if noise_floor:
+        noise = noise_floor_variants(variants)
+        try:  # the structured closed form needs intra-frame / temporal edge sets
+            equivalent_variants(cfg, [noise[1]], num_classes)
+        except (ValueError, TypeError) as e:
+            print(f"no noise-floor runs: {e}")
+            noise = None
+    extra = [v for v in (noise or ()) if v not in variants]
+    all_variants, unlocked = unlock_preset(cfg, variants + extra)
+    variants, extra = all_variants[:len(variants)], all_variants[len(variants):]
+    if noise:
+        noise = tuple(next(x for x in all_variants if x.name == v.name) for v in noise)
+    equivalent = equivalent_variants(cfg, variants, num_classes, tol=tolerance)
+    for e in equivalent.values():
+        print(f"{e.name} = {e.same_as}: same pooled features on these weights and input "
+              f"(deviation {e.deviation:.1e} <= {e.tol:g})"
+              + ("" if run_equivalent else "; not trained (--run-equivalent trains it)"))
+    keep = {v.name for v in noise or ()}  # a noise-floor run is trained even if equivalent
+    todo = [v for v in variants if run_equivalent or v.name not in equivalent or v.name in keep]
+    todo += extra
+    records, total = [], len(todo) * len(seeds)
+    for seed in seeds:
+        for v in todo:
+            print(f"[{len(records) + 1}/{total}] {v.name}, seed {seed}")
+            rec = run_variant(cfg, v, seed, output / slug(v.name) / f"seed{seed}", data, pairs,
+                              reuse=reuse)
+            records.append(rec)
+            done = " (finished earlier; --fresh retrains)" if rec.get("reused") else ""
+            extra_metric = (f"  order pairs {100 * rec['order_pair_top1']:.1f}"
+                            if "order_pair_top1" in rec else "")
+            print(f"    top-1 {100 * rec['top1']:.1f}{extra_metric}{done}")
+    # when every class has order twins, the order-pair column would repeat top-1
+    every = len({c for g in pairs for c in g}) == num_classes
+    order_col = bool(pairs) and not every
+    metrics = [("top1", "top-1")] + ([("order_pair_top1", "order pairs")] if order_col else [])
+    chance = {"top1": 1 / num_classes} | ({"order_pair_top1": order_chance(pairs)} if order_col
+                                          else {})
+    table, summary = sweep_table(records, metrics, reference=reference, equivalents=equivalent,
+                                 order=[v.name for v in variants], chance=chance,
+                                 noise=tuple(v.name for v in noise) if noise else None,
+                                 intervals=intervals)
+    if order_col:
+        table += ("\n\nchance: top-1 of a uniform guess; order pairs: the best a model blind "
+                  "to frame order can score on the classes that share their frames.")
+    elif pairs:
+        table += (f"\n\nchance: top-1 of a uniform guess. Every class shares its frames with "
+                  f"others: a model blind to frame order scores at most "
+                  f"{100 * order_chance(pairs):.1f}% top-1.")
+    if unlocked:
+        table += (f"\n\npreset {cfg.model.preset!r} fixes {', '.join(unlocked)}; this sweep "
+                  f"unlocked it (model.preset=null, the preset's other values kept).")
+    return {"sweep": sweep, "seeds": seeds, "dataset": cfg.data.version, "records": records,
+            "summary": summary["rows"], "reference": summary["reference"],
+            "noise_floor": summary["noise_floor"], "table": table, "unlocked": unlocked,
+            "equivalent": {k: vars(e) for k, e in equivalent.items()}}
+
+
 def shared_data(cfg: Config) -> RunData:
     """Build the datasets once for every variant of an experiment (same data settings)."""
     return build_run_data(cfg)
 
 
-__all__ = ["Variant", "prepare_synthetic", "run_variant", "variant_config",
-           "order_pair_accuracy", "shared_data"]
+__all__ = ["Variant", "prepare_synthetic", "run_variant", "run_sweep", "variant_config",
+           "order_pair_accuracy", "order_chance", "shared_data"]

@@ -14,12 +14,21 @@ operator   each graph operator (appnp, gatv2, rgcn, transformer)  (graph heads)
 
 Sweeps combine with overrides: ``tagnet ablate --sweep topology --values none tag
 model.kwargs.readout=attention`` runs the topologies under the attention readout.
+A sweep is a list of variants, each a name and config overrides, so every sweep
+gets the same machinery: :func:`unlock_preset` (a sweep over a key that the
+config's released preset fixes), :func:`equivalent_variants` (rows that compute
+the same pooled features as an earlier row, found numerically on the built
+models) and :func:`noise_floor_variants` (one configuration computed two ways
+that differ only in float rounding).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
-from tagnet.train.experiment import Variant
+from tagnet.config import Config
+from tagnet.train.experiment import Variant, variant_config
 
 #: Table 4's row labels, by :data:`tagnet.head.ABLATIONS` key.
 ROW_LABELS = {"B": "B", "B+TE": "B + TE", "B+TE+IF-FC": "B + TE + IF-FC",
@@ -106,4 +115,133 @@ def slug(name: str) -> str:
     return "_".join(p for p in keep.split("_") if p)
 
 
-__all__ = ["sweep_variants", "default_values", "slug", "ROW_LABELS", "SWEEPS"]
+def unlock_preset(base: Config, variants: list[Variant]) -> tuple[list[Variant], list[str]]:
+    """Let a sweep vary a key that ``base``'s released preset fixes (e.g. ``ffn_dim`` of gym99).
+
+    ``create_model`` refuses an override that contradicts the preset. When a
+    variant sets such a key to another value, every variant of the sweep drops the
+    preset (``model.preset=null``) and keeps the preset's other values explicitly
+    (``model.num_classes``, ``model.kwargs.<key>``; frames come from
+    ``data.num_frames``), so the rows differ only in what the sweep varies.
+    Returns the variants and the unlocked keys (empty when nothing conflicts).
+    """
+    from tagnet.presets import PRESETS
+
+    preset = base.model.preset
+    if preset is None:
+        return variants, []
+    locked = PRESETS[preset]
+    unlocked = []
+    for v in variants:
+        kwargs = variant_config(base, v, 0, Path(".")).model.kwargs
+        unlocked += [k for k, val in locked.items()
+                     if k in kwargs and kwargs[k] != val and k not in unlocked]
+    if not unlocked:
+        return variants, []
+    if locked["num_frames"] != base.data.num_frames:
+        raise ValueError(f"preset {preset!r} sets num_frames={locked['num_frames']}, but "
+                         f"data.num_frames={base.data.num_frames}; make them agree first")
+    keep = ["model.preset=null", f"model.num_classes={locked['num_classes']}"]
+    keep += [f"model.kwargs.{k}={val}" for k, val in locked.items()
+             if k not in ("num_classes", "num_frames")]
+    return [Variant(v.name, keep + v.overrides) for v in variants], unlocked
+
+
+def noise_floor_variants(variants: Sequence[Variant]) -> tuple[Variant, Variant]:
+    """Two runs of the full head that differ only in float rounding: APPNP computed by
+    PyG and by the exact structured closed form (same weights, same maths).
+
+    The first reuses a sweep variant with the same overrides (``rows``' full) if any.
+    """
+    pyg = Variant("noise floor: full, PyG APPNP", ["model.kwargs.ablation=full"])
+    for v in variants:
+        if v.overrides == pyg.overrides:
+            pyg = v
+    return pyg, Variant("noise floor: full, structured APPNP",
+                        ["model.kwargs.ablation=full", "model.kwargs.propagation=structured"])
+
+
+@dataclass(frozen=True)
+class Equivalence:
+    """Row ``name`` computes the same pooled features as the earlier row ``same_as``."""
+
+    name: str
+    same_as: str
+    deviation: float  # max over clips of |pooled difference| / mean token norm
+    tol: float
+
+
+def _probe(model, generator):
+    """Random head input and ``model -> pooled features`` (None for models without a head)."""
+    import torch
+
+    head = getattr(model, "head", None)
+    if head is None or not hasattr(head, "forward_features") or not hasattr(head, "grid"):
+        return None
+    g = head.grid
+    x = torch.randn(4, head.in_channels, g.T, g.H, g.W, generator=generator)
+    return x
+
+
+def _dynamic(model) -> bool:
+    topology = getattr(getattr(model, "head", None), "topology", None)
+    return bool(getattr(topology, "dynamic", False))
+
+
+def equivalent_variants(base: Config, variants: Sequence[Variant], num_classes: int,
+                        tol: float = 1e-3, seed: int = 0) -> dict[str, Equivalence]:
+    r"""Rows whose model computes the same pooled features as an earlier row's, numerically.
+
+    Each variant's model is built (``load_weights=False``); models with the same
+    parameter names and shapes get the first one's weights (``load_state_dict``,
+    strict), run in eval mode on the same random token grid, and a row is
+    equivalent to an earlier one when
+
+    .. math::
+        \max_b rac{\| f_b - f^{\mathrm{ref}}_b \|}{\operatorname{mean}_j \|h^{\mathrm{ref}}_{b,j}\|}
+        \le \mathrm{tol},
+
+    :math:`f` the pooled features (``head.forward_features``) and :math:`h` the
+    reference's tokens before pooling. So nothing is decided by name: the released
+    head (APPNP, then the mean) is found equal to ``B + TE`` on grids where its graph
+    is regular, and a head whose readout or operator lets the graph act is not.
+    A head on a data-dependent topology is never flagged (agreement on one input
+    says nothing about others), nor is a model without a TAG-Head-like ``head``.
+    Models that fail to build raise.
+    """  # noqa: E501
+    import torch
+
+    from tagnet.train.modeling import build_model
+
+    g = torch.Generator().manual_seed(seed)
+    built = []
+    for v in variants:
+        cfg = variant_config(base, v, seed, Path("."))
+        torch.manual_seed(seed)
+        model = build_model(cfg, num_classes, load_weights=False).eval()
+        built.append((v.name, model, {k: tuple(t.shape) for k, t in model.state_dict().items()}))
+    out: dict[str, Equivalence] = {}
+    inputs: dict[int, torch.Tensor] = {}
+    with torch.no_grad():
+        for i, (name, model, shapes) in enumerate(built):
+            for ref_name, ref, ref_shapes in built[:i]:
+                if ref_name in out or shapes != ref_shapes or _dynamic(model) or _dynamic(ref):
+                    continue
+                x = inputs.get(id(ref))
+                if x is None:
+                    x = inputs[id(ref)] = _probe(ref, g)
+                if x is None:
+                    continue
+                model.load_state_dict(ref.state_dict())
+                f_ref = ref.head.forward_features(x).double()
+                scale = ref.head.forward_tokens(x).double().norm(dim=-1).mean(dim=1)
+                f = model.head.forward_features(x).double()
+                dev = float(((f - f_ref).norm(dim=-1) / scale).max())
+                if dev <= tol:
+                    out[name] = Equivalence(name, ref_name, dev, tol)
+                    break
+    return out
+
+
+__all__ = ["sweep_variants", "default_values", "slug", "ROW_LABELS", "SWEEPS", "unlock_preset",
+           "noise_floor_variants", "equivalent_variants", "Equivalence"]

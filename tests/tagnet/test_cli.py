@@ -172,15 +172,18 @@ def test_ablate_rows(synth, tmp_path, capsys):
                  str(tmp_path), "--quiet", f"data.root={synth.root}", *TINY])
     assert code == 0
     result = json.loads((tmp_path / "ablation.json").read_text())
-    assert len(result["records"]) == 4
+    assert len(result["records"]) == 6  # + the noise floor's structured-APPNP runs
     assert [s["variant"] for s in result["summary"]] == ["B", "B + TE + IF-FC + TAT (full)"]
     assert all(s["seeds"] == [0, 1] for s in result["summary"])
     printed = capsys.readouterr().out
-    assert "| configuration" in printed and " ± " in printed
+    assert "| configuration" in printed and " ± " in printed and "Δ vs B [95% CI]" in printed
+    assert "noise floor (noise floor: full, structured APPNP - B + TE + IF-FC + TAT (full)" \
+        in printed
 
 
 def test_ablate_reuses_finished_runs_and_resumes_unfinished_ones(synth, tmp_path, capsys):
-    args = ["ablate", "--values", "B", "--seeds", "0", "--output", str(tmp_path), "--quiet",
+    args = ["ablate", "--values", "B", "--seeds", "0", "--no-intervals", "--no-noise-floor",
+            "--output", str(tmp_path), "--quiet",
             f"data.root={synth.root}", *TINY]
 
     def record():
@@ -207,9 +210,15 @@ def test_ablate_reuses_finished_runs_and_resumes_unfinished_ones(synth, tmp_path
     assert (run / "last.pth").stat().st_mtime_ns != stamp and not record()["resumed"]
 
 
+def test_ablate_one_seed_with_intervals_says_why(capsys):
+    assert main(["ablate", "--seeds", "0"]) == 1
+    assert "intervals need at least 2 seeds" in capsys.readouterr().err
+
+
 def test_ablate_ffn_sweep(synth, tmp_path):
     code = main(["ablate", "--sweep", "ffn", "--values", "32", "16", "--seeds", "0", "--output",
-                 str(tmp_path), "--quiet", f"data.root={synth.root}", *TINY])
+                 str(tmp_path), "--quiet", "--no-intervals", "--no-noise-floor",
+                 f"data.root={synth.root}", *TINY])
     assert code == 0
     result = json.loads((tmp_path / "ablation.json").read_text())
     assert [s["variant"] for s in result["summary"]] == ["FFN 32", "FFN 16"]
