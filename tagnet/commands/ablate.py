@@ -62,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "mean token norm (1e-3)")
     parser.add_argument("--no-noise-floor", action="store_true",
                         help="skip the noise-floor runs (the full head with PyG vs structured "
-                             "APPNP: same model, float rounding only)")
+                             "APPNP: same model, float rounding only; a TAG-Head measure, "
+                             "so the atr sweep never runs it)")
     parser.add_argument("--no-intervals", action="store_true",
                         help="means and std only (allows a single seed)")
     parser.add_argument("--fresh", action="store_true", help="retrain every run, overwriting "
@@ -103,7 +104,8 @@ def _run_locked(args: argparse.Namespace) -> int:
     start = time.time()
     result = run_sweep(cfg, args.sweep, args.values, args.seeds, out,
                        reference=args.reference, run_equivalent=args.run_equivalent,
-                       tolerance=args.tolerance, noise_floor=not args.no_noise_floor,
+                       tolerance=args.tolerance,
+                       noise_floor=not args.no_noise_floor and args.sweep != "atr",
                        intervals=not args.no_intervals, reuse=not args.fresh,
                        progress=not args.quiet)
     result = {"command": "tagnet " + " ".join(sys.argv[1:]), **result,

@@ -151,14 +151,17 @@ def noise_floor_variants(variants: Sequence[Variant]) -> tuple[Variant, Variant]
     """Two runs of the full head that differ only in float rounding: APPNP computed by
     PyG and by the exact structured closed form (same weights, same maths).
 
-    The first reuses a sweep variant with the same overrides (``rows``' full) if any.
+    Both name their propagation method explicitly, so the pair differs whatever the
+    default (``"auto"`` runs the structured form on ``tag``: a default ``full`` row and a
+    ``propagation=structured`` one would be the same computation, a noise floor of 0).
+    A sweep variant with exactly the same overrides is reused.
     """
-    pyg = Variant("noise floor: full, PyG APPNP", ["model.kwargs.ablation=full"])
-    for v in variants:
-        if v.overrides == pyg.overrides:
-            pyg = v
-    return pyg, Variant("noise floor: full, structured APPNP",
-                        ["model.kwargs.ablation=full", "model.kwargs.propagation=structured"])
+    pyg = Variant("noise floor: full, PyG APPNP",
+                  ["model.kwargs.ablation=full", "model.kwargs.propagation=pyg"])
+    structured = Variant("noise floor: full, structured APPNP",
+                         ["model.kwargs.ablation=full", "model.kwargs.propagation=structured"])
+    same = {tuple(v.overrides): v for v in variants}
+    return same.get(tuple(pyg.overrides), pyg), same.get(tuple(structured.overrides), structured)
 
 
 @dataclass(frozen=True)

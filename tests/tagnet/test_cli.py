@@ -172,12 +172,12 @@ def test_ablate_rows(synth, tmp_path, capsys):
                  str(tmp_path), "--quiet", f"data.root={synth.root}", *TINY])
     assert code == 0
     result = json.loads((tmp_path / "ablation.json").read_text())
-    assert len(result["records"]) == 6  # + the noise floor's structured-APPNP runs
+    assert len(result["records"]) == 8  # + the noise floor's PyG and structured runs
     assert [s["variant"] for s in result["summary"]] == ["B", "B + TE + IF-FC + TAT (full)"]
     assert all(s["seeds"] == [0, 1] for s in result["summary"])
     printed = capsys.readouterr().out
     assert "| configuration" in printed and " ± " in printed and "Δ vs B [95% CI]" in printed
-    assert "noise floor (noise floor: full, structured APPNP - B + TE + IF-FC + TAT (full)" \
+    assert "noise floor (noise floor: full, structured APPNP - noise floor: full, PyG APPNP" \
         in printed
 
 

@@ -1,12 +1,14 @@
 """Sweeps: rows with the same pooled features found on the built models, preset unlocking,
 the statistics table."""
 import pytest
+import torch
 
 from tagnet.config import load_config
 from tagnet.eval.tables import sweep_table
 from tagnet.factory import create_model
 from tagnet.presets import PRESETS
 from tagnet.train.experiment import Variant, order_chance, variant_config
+from tagnet.train.modeling import build_model
 from tagnet.train.sweeps import (
     equivalent_variants,
     noise_floor_variants,
@@ -39,12 +41,32 @@ def test_time_aligned_edges_at_t4_are_not_regular():
     assert "B + TE + IF-FC" in eq and "B + TE + TAT" not in eq
 
 
-def test_noise_floor_reuses_the_full_row():
-    rows = sweep_variants("rows")
-    pyg, structured = noise_floor_variants(rows)
-    assert pyg is rows[-1]
+def test_noise_floor_names_both_methods_and_reuses_a_matching_variant():
+    # the default propagation ("auto") is structured on tag: a plain full row would be the
+    # same computation as the structured run, so both runs name their method
+    pyg, structured = noise_floor_variants(sweep_variants("rows"))
+    assert pyg.overrides == ["model.kwargs.ablation=full", "model.kwargs.propagation=pyg"]
     assert structured.overrides == ["model.kwargs.ablation=full",
                                     "model.kwargs.propagation=structured"]
+    mine = Variant("full via PyG", ["model.kwargs.ablation=full", "model.kwargs.propagation=pyg"])
+    assert noise_floor_variants([mine])[0] is mine
+
+
+def test_noise_floor_runs_differ_in_method_but_not_in_maths():
+    cfg = head_config(32)
+    pyg, structured = noise_floor_variants(sweep_variants("rows"))
+    models = []
+    for v in (pyg, structured):
+        torch.manual_seed(0)
+        models.append(build_model(variant_config(cfg, v, 0, "x"), 5, load_weights=False).eval())
+    a, b = models
+    assert a.head.propagation.resolved_method() == "pyg-csr"
+    assert b.head.propagation.resolved_method() == "structured"
+    g = a.head.grid
+    x = torch.randn(2, a.head.in_channels, g.T, g.H, g.W,
+                    generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(a.head(x), b.head(x), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("preset", ["gym99", "haa500"])
