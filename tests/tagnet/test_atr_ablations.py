@@ -4,6 +4,7 @@ import inspect
 
 import pytest
 import torch
+from test_atr import randomise  # the same folder: pytest puts it on sys.path
 from torch import nn
 from torchvision.models import resnet18
 
@@ -14,19 +15,6 @@ from tagnet.atr_models import FrameResNet, describe_blocks, insert_atr, resolve_
 from tagnet.backbones.frame_resnet import ShiftConv2d, temporal_shift, tsm_resnet
 from tagnet.factory import create_model, list_models
 from tagnet.train.atr_sweeps import ROWS, TABLES, atr_rows, atr_variants
-
-
-def randomise(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Random weights and BatchNorm statistics everywhere, eval mode (so BN is a fixed map)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-        for m in module.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g))
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-    return module.eval()
 
 
 def bn_eval(bn: nn.BatchNorm1d, r: torch.Tensor) -> torch.Tensor:
