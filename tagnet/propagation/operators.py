@@ -77,8 +77,27 @@ def _check_heads(name: str, dim: int, heads: int) -> None:
                          f"does not divide it; pick heads from the divisors of {dim}")
 
 
+class _TypedEdgeAttention(nn.Module):
+    """A PyG attention layer whose edge feature is a learned embedding of the edge type.
+
+    ``conv_cls`` is built as ``conv_cls(dim, dim // heads, heads=heads, edge_dim=edge_dim)``
+    (concatenated heads give ``dim`` channels out).
+    """
+
+    def __init__(self, name: str, conv_cls, dim: int, num_edge_types: int, heads: int,
+                 edge_dim: int) -> None:
+        super().__init__()
+        _check_heads(name, dim, heads)
+        self.num_edge_types = num_edge_types
+        self.type_embed = nn.Embedding(num_edge_types, edge_dim)
+        self.conv = conv_cls(dim, dim // heads, heads=heads, edge_dim=edge_dim)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
+        return self.conv(x, edge_index, edge_attr=self.type_embed(edge_type))
+
+
 @register_operator("gatv2")
-class TypedGATv2(nn.Module):
+class TypedGATv2(_TypedEdgeAttention):
     r"""GATv2 attention with the edge type as a learned edge feature.
 
     .. math::
@@ -98,16 +117,9 @@ class TypedGATv2(nn.Module):
     """
 
     def __init__(self, dim: int, num_edge_types: int, heads: int = 4, edge_dim: int = 16) -> None:
-        super().__init__()
         from torch_geometric.nn import GATv2Conv
 
-        _check_heads("gatv2", dim, heads)
-        self.num_edge_types = num_edge_types
-        self.type_embed = nn.Embedding(num_edge_types, edge_dim)
-        self.conv = GATv2Conv(dim, dim // heads, heads=heads, edge_dim=edge_dim)
-
-    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
-        return self.conv(x, edge_index, edge_attr=self.type_embed(edge_type))
+        super().__init__("gatv2", GATv2Conv, dim, num_edge_types, heads, edge_dim)
 
     @staticmethod
     def message_macs(num_nodes: int, num_edges: int, dim: int) -> int:
@@ -151,7 +163,7 @@ class TypedRGCN(nn.Module):
 
 
 @register_operator("transformer")
-class TypedTransformer(nn.Module):
+class TypedTransformer(_TypedEdgeAttention):
     r"""Graph Transformer attention over the neighbours, edge type as a learned feature.
 
     .. math::
@@ -168,16 +180,9 @@ class TypedTransformer(nn.Module):
     """
 
     def __init__(self, dim: int, num_edge_types: int, heads: int = 4, edge_dim: int = 16) -> None:
-        super().__init__()
         from torch_geometric.nn import TransformerConv
 
-        _check_heads("transformer", dim, heads)
-        self.num_edge_types = num_edge_types
-        self.type_embed = nn.Embedding(num_edge_types, edge_dim)
-        self.conv = TransformerConv(dim, dim // heads, heads=heads, edge_dim=edge_dim)
-
-    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
-        return self.conv(x, edge_index, edge_attr=self.type_embed(edge_type))
+        super().__init__("transformer", TransformerConv, dim, num_edge_types, heads, edge_dim)
 
     @staticmethod
     def message_macs(num_nodes: int, num_edges: int, dim: int) -> int:

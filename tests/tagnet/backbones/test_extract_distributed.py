@@ -6,26 +6,13 @@ import os
 import subprocess
 import sys
 
-import av
-import numpy as np
 import pytest
 import torch
+from test_features_backbone import _write_video  # the same folder: pytest puts it on sys.path
 
 import tagnet.backbones
 from tagnet.backbones import TokenShardDataset
 from tagnet.cli import main
-
-
-def _write_video(path, seed, frames=10, size=(40, 48)):
-    rng = np.random.default_rng(seed)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("mpeg4", rate=10)
-        stream.height, stream.width = size
-        stream.pix_fmt = "yuv420p"
-        for _ in range(frames):
-            img = rng.integers(0, 255, (*size, 3), dtype=np.uint8)
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        out.mux(stream.encode())
 
 
 @pytest.fixture(scope="module")
