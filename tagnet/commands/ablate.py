@@ -24,6 +24,7 @@ and says so under the table.
   tagnet ablate --sweep ffn --config gym99 data.root=/data/finegym   # unlocks the preset
   tagnet ablate --sweep topology --values tag temporal intra_frame none
   tagnet ablate --sweep operator --values appnp gatv2 model.kwargs.readout=attention
+  tagnet ablate --sweep attention --values global tag none --config headroom
   tagnet ablate --sweep backbone --values r2plus1d_tiny r3d_18 --config my.yaml
   tagnet ablate --sweep atr --values table4 --seeds 0 1   # ATR's Table 4 rows
 
@@ -41,9 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="config overrides for every run, e.g. train.epochs=5")
     parser.add_argument("--sweep", choices=["rows", "ffn", "backbone", "topology", "readout",
-                                             "operator", "atr"], default="rows",
+                                             "operator", "attention", "atr"], default="rows",
                         help="rows (Table 4, default), ffn (Table 2), backbone (Table 3), "
-                             "topology, readout, operator (graph heads), atr (ATR's Tables 1-4; "
+                             "topology, readout, operator, attention (encoder attention masked "
+                             "to each topology; graph heads), atr (ATR's Tables 1-4; "
                              "values: table1..table4 and row keys, see tagnet.train.atr_sweeps)")
     parser.add_argument("--values", nargs="+", help="the sweep's values (default: the paper's)")
     parser.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS),

@@ -10,6 +10,7 @@ topology   TAG-Head with each registered topology               (graph experimen
 atr        ATR's ablations (:mod:`tagnet.train.atr_sweeps`)     ATR Tables 1-4
 readout    each registered readout (mean, attention, max, ...)  (graph heads)
 operator   each graph operator (appnp, gatv2, rgcn, transformer)  (graph heads)
+attention  encoder attention masked to each topology's edges    (graph heads)
 =========  ===================================================  ==========================
 
 Sweeps combine with overrides: ``tagnet ablate --sweep topology --values none tag
@@ -33,7 +34,7 @@ from tagnet.train.experiment import Variant, variant_config
 #: Table 4's row labels, by :data:`tagnet.head.ABLATIONS` key.
 ROW_LABELS = {"B": "B", "B+TE": "B + TE", "B+TE+IF-FC": "B + TE + IF-FC",
               "B+TE+TAT": "B + TE + TAT", "full": "B + TE + IF-FC + TAT (full)"}
-SWEEPS = ("rows", "ffn", "backbone", "topology", "readout", "operator", "atr")
+SWEEPS = ("rows", "ffn", "backbone", "topology", "readout", "operator", "attention", "atr")
 
 
 def default_values(sweep: str) -> list[str]:
@@ -48,6 +49,8 @@ def default_values(sweep: str) -> list[str]:
         return ["r2plus1d_tiny"]  # the CPU-sized one; pass --values for Table 3's
     if sweep == "topology":
         return list_topologies()
+    if sweep == "attention":  # "global" first: the ordinary encoder, the natural reference
+        return ["global"] + [t for t in list_topologies() if t != "global"]
     if sweep == "atr":
         from tagnet.train.atr_sweeps import TABLES
 
@@ -87,6 +90,13 @@ def sweep_variants(sweep: str, values: Sequence[str] | None = None,
         for v in values:
             get_topology(v)  # raises, listing the known names
         return [Variant(f"topology {v}", [f"model.kwargs.topology={v}"]) for v in values]
+    if sweep == "attention":
+        from tagnet.graphs import get_topology
+
+        for v in values:
+            get_topology(v)
+        return [Variant(f"attention {v}", [f"model.kwargs.attention_topology={v}"])
+                for v in values]
     if sweep in ("readout", "operator"):
         known = default_values(sweep)
         unknown = [v for v in values if v not in known]

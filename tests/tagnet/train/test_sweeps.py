@@ -34,6 +34,17 @@ def test_topology_sweep_defaults_to_every_registered_topology():
         [Variant("topology tag_aligned", ["model.kwargs.topology=tag_aligned"])]
 
 
+def test_attention_sweep_masks_the_encoder_and_starts_from_global():
+    variants = sweep_variants("attention")
+    assert variants[0] == Variant("attention global", ["model.kwargs.attention_topology=global"])
+    assert sorted(v.name for v in variants) == sorted(f"attention {t}" for t in list_topologies())
+    assert sweep_variants("attention", ["tag", "none"]) == [
+        Variant("attention tag", ["model.kwargs.attention_topology=tag"]),
+        Variant("attention none", ["model.kwargs.attention_topology=none"])]
+    with pytest.raises(ValueError, match="tag_alinged"):
+        sweep_variants("attention", ["tag_alinged"])
+
+
 def test_backbone_sweep_pairs_each_backbone_alone_and_with_tag_head():
     variants = sweep_variants("backbone", ["r2plus1d_tiny", "r3d_18"], "tag_r2plus1d_tiny")
     assert variants == [
