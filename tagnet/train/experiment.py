@@ -114,6 +114,8 @@ def run_variant(base: Config, variant: Variant, seed: int, output: Path,
     if order_pairs:
         record["order_pair_top1"] = order_pair_accuracy(output / "test" / "predictions.csv",
                                                         order_pairs)
+        record["within_group_top1"] = within_group_accuracy(
+            output / "test" / "predictions.csv", order_pairs)
     # written last and atomically: the run's "done" mark
     atomic_write(output / "record.json", json.dumps(record, indent=2) + "\n")
     return record
@@ -134,6 +136,29 @@ def order_pair_accuracy(predictions_csv: str | Path, pairs) -> float:
             if int(row["label"]) in classes:
                 total += 1
                 hits += row["correct"] == "1"
+    return hits / total if total else float("nan")
+
+
+def within_group_accuracy(predictions_csv: str | Path, groups) -> float:
+    """Top-1 among the clips whose prediction lies in their own class's group.
+
+    The classes of a group share their frames, so once a model has found the right
+    frames (the prediction is in the right group) this is how often it also gets the
+    order right. A model blind to frame order gives every clip of a set of twins the
+    same prediction, so exactly one twin of each set it places in the group is right:
+    its score is the mean of ``1 / |group|`` over those clips, about
+    :func:`order_chance`, whatever it learnt.
+    """
+    import csv
+
+    group_of = {c: i for i, g in enumerate(groups) for c in g}
+    hits = total = 0
+    with open(predictions_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            label, pred = int(row["label"]), int(row["pred"])
+            if label in group_of and group_of.get(pred) == group_of[label]:
+                total += 1
+                hits += label == pred
     return hits / total if total else float("nan")
 
 
@@ -246,4 +271,4 @@ def shared_data(cfg: Config) -> RunData:
 
 
 __all__ = ["Variant", "prepare_synthetic", "run_variant", "run_sweep", "variant_config",
-           "order_pair_accuracy", "order_chance", "shared_data"]
+           "order_pair_accuracy", "within_group_accuracy", "order_chance", "shared_data"]

@@ -152,8 +152,8 @@ def test_predict_on_a_generated_video(trained, tmp_path, capsys):
 
 
 def test_demo_end_to_end(synth, tmp_path, capsys):
-    code = main(["demo", "--output", str(tmp_path), "--data-root", str(synth.root), "--quiet",
-                 *TINY])
+    code = main(["demo", "--benchmark", "finesynth", "--output", str(tmp_path), "--data-root",
+                 str(synth.root), "--quiet", *TINY])
     assert code == 0
     printed = capsys.readouterr().out
     assert "TAG-Head (full)" in printed and "backbone only (B)" in printed
