@@ -94,10 +94,17 @@ def run(args: argparse.Namespace) -> int:
         if not sep or not key.strip():
             raise ValueError(f"--option {item!r} is not KEY=VALUE (e.g. ear_taps=channel)")
         options[key.strip()] = yaml.safe_load(raw)
-    model = create_model(args.arch, preset=args.preset, num_frames=args.frames,
-                         img_size=args.size, ffn_dim=args.ffn, num_classes=args.classes,
-                         readout=args.readout, operator=args.operator,
-                         attention_topology=args.attention_topology, **options)
+    flags = dict(num_frames=("--frames", args.frames), img_size=("--size", args.size),
+                 ffn_dim=("--ffn", args.ffn), num_classes=("--classes", args.classes),
+                 readout=("--readout", args.readout), operator=("--operator", args.operator),
+                 attention_topology=("--attention-topology", args.attention_topology))
+    kwargs = {key: value for key, (_, value) in flags.items()}
+    for key, value in options.items():
+        flag, given = flags.get(key, (None, None))
+        if given is not None and given != value:
+            raise ValueError(f"--option {key}={value} contradicts {flag} {given}; give one")
+        kwargs[key] = value
+    model = create_model(args.arch, preset=args.preset, **kwargs)
     device = "meta" if args.no_timing else args.device
     report = complexity_report(model, device=device, runs=args.runs, warmup=args.warmup,
                                timing=not args.no_timing)

@@ -92,6 +92,18 @@ def test_command_table_and_preset_conflict(capsys):
     assert "preset 'haa500' sets num_classes=500" in capsys.readouterr().err
 
 
+def test_command_options_may_name_a_flags_key_but_not_contradict_it(capsys):
+    args = ["complexity", "--arch", "tag_r2plus1d_tiny", "--frames", "8", "--size", "32",
+            "--classes", "4", "--no-timing", "--json"]
+    assert main(args + ["--ffn", "64"]) == 0
+    flag = json.loads(capsys.readouterr().out)
+    assert main(args + ["-O", "ffn_dim=64"]) == 0  # was: "multiple values for ffn_dim"
+    assert json.loads(capsys.readouterr().out) == flag
+    assert main(args + ["--ffn", "64", "-O", "ffn_dim=64"]) == 0
+    assert main(args + ["--ffn", "32", "-O", "ffn_dim=64"]) == 1
+    assert "--option ffn_dim=64 contradicts --ffn 32" in capsys.readouterr().err
+
+
 def test_example_input_needs_a_size():
     with pytest.raises(ValueError, match="does not say its input size"):
         example_input(torch.nn.Linear(2, 2))
