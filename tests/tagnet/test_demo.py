@@ -11,7 +11,7 @@ from tagnet.backbones import TokenShardDataset
 from tagnet.cli import main
 from tagnet.commands import demo
 from tagnet.datasets.synth_paths import order_groups
-from tagnet.readouts import MeanReadout
+from tagnet.readouts import MaxReadout, MeanReadout
 from tagnet.train.experiment import Variant, prepare_synthetic, variant_config
 from tagnet.train.modeling import build_model
 
@@ -37,18 +37,22 @@ def test_the_default_demo_builds_the_four_rows_on_the_benchmark_with_headroom():
     assert cfg.data.synth["benchmark"] == "paths" and cfg.model.arch == "tag_features"
     assert cfg.model.kwargs["backbone_kwargs"] == {"source": "framewise_tiny"}  # frozen, frame-wise
     assert [title for _, title, _ in rows] == [
-        "B (backbone only)", "B + TE", "TAG-Head (released)", "graph head: GATv2 on tag"]
-    b, bte, released, graph = (build(cfg, ov).head for _, _, ov in rows)
+        "B (backbone only)", "B + TE", "TAG-Head (released)", "graph head: max readout on tag",
+        "same head, no graph"]
+    b, bte, released, graph, control = (build(cfg, ov).head for _, _, ov in rows)
     assert b.encoder is None and b.pos_embed is None and b.topology.name == "none"
     assert bte.encoder is not None and bte.pos_embed is not None and bte.topology.name == "none"
     # the released head: APPNP (K=2, alpha=0.1) on the tag graph, then the mean
     assert released.topology.name == "tag" and released.operator is None
     assert (released.propagation.K, released.propagation.alpha) == (2, 0.1)
     assert isinstance(released.readout, MeanReadout)
-    assert graph.topology.name == "tag" and graph.propagation is None
-    assert type(graph.operator).__name__ == "GraphOperator" and \
-        any(type(m).__name__ == "GATv2Conv" for m in graph.operator.modules())
-    assert released.state_dict().keys() == bte.state_dict().keys()
+    # the graph head differs from the released head in its readout only, its control in the
+    # topology only: the same parameters, so a seed gives all three the same initial weights
+    assert isinstance(graph.readout, MaxReadout) and isinstance(control.readout, MaxReadout)
+    assert graph.topology.name == "tag" and control.topology.name == "none"
+    assert graph.propagation.K == 2 and graph.operator is None
+    for head in (bte, graph, control):
+        assert head.state_dict().keys() == released.state_dict().keys()
 
 
 def test_the_old_demo_and_the_seed_options():
@@ -94,6 +98,7 @@ def test_a_tiny_demo_writes_the_report_with_every_row(tiny_demo):
     assert "| TAG-Head (released) (= B + TE)" in results
     assert "The released TAG-Head equals B + TE here" in results
     assert "One seed." in results and "What this shows" in results
+    assert "The same head without the graph scores" in results
     for name in ("tsne.png", "curves.png", *(f"confusion_{f}.png" for f, _, _ in
                                               demo.BENCHMARKS["headroom"][1])):
         assert (rep / name).is_file(), name
@@ -121,3 +126,18 @@ def test_b_pools_two_order_twins_to_the_same_features_in_the_demo_setting(tmp_pa
         pooled = b.forward_features(x)
         torch.testing.assert_close(pooled[0], pooled[1], rtol=0, atol=1e-5)
         assert not torch.allclose(*bte.forward_features(x), atol=1e-3)
+
+
+def test_a_demo_over_seeds_gives_intervals_and_paired_contrasts(tmp_path, capsys):
+    assert main(["demo", "--output", str(tmp_path), "--data-root", str(tmp_path / "data"),
+                 "--quiet", "--seeds", "0", "1", *TINY]) == 0
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["seeds"] == [0, 1] and len(metrics["models"]) == 10
+    assert {m["run_dir"].rsplit("/", 1)[1] for m in metrics["models"]} == {"seed0", "seed1"}
+    rows = {r["variant"]: r for r in metrics["summary"]}
+    assert rows["B + TE"]["seeds"] == [0, 1] and "low" in rows["B + TE"]["top1"]
+    assert "diff_low" in rows["graph head: max readout on tag"]["top1"]
+    printed = capsys.readouterr().out
+    assert "Δ vs B + TE [95% CI]" in printed and "One seed." not in printed
+    assert "graph minus no graph: " in printed, printed
+    assert "paired by seed 95% interval" in printed or "the same score in every seed" in printed
