@@ -14,8 +14,9 @@ The whole pipeline on built-in data, no download. Default (--benchmark headroom)
      through a frozen frame-wise backbone whose tokens are cached;
   2. check, on the built models, which rows compute the same pooled features
      (the released head vs B + TE) before anything is trained;
-  3. train four heads on the cached tokens: B (mean pool, no encoder), B + TE, the
-     released TAG-Head (APPNP + mean pool) and the best graph head in the code;
+  3. train five heads on the cached tokens: B (mean pool, no encoder), B + TE, the
+     released TAG-Head (APPNP + mean pool), the best graph head of the README's
+     5-seed table (max readout on tag) and the same head without the graph;
   4. test them and write a report folder: results.md (table and what it shows, in
      words), metrics.json, confusion matrices, t-SNE, training curves.
 
@@ -26,14 +27,16 @@ The whole pipeline on built-in data, no download. Default (--benchmark headroom)
 
 "order" is the top-1 among the clips a model puts in the right group of classes
 (the classes that share their frames): given the frames, did it get the order?
-A model blind to frame order sits at the chance row there by construction.
+A model blind to frame order gets exactly one clip of each set of reordered twins
+right there, about the chance row, by construction.
 KEY=VALUE overrides apply to every model.
 """
 
 #: The best graph head of the README's 5-seed tables on this benchmark (section "Graph
 #: heads in which the topology matters"): the highest mean top-1 of a head with a graph.
 #: Its control is the same head on topology ``none``; the overrides are those of
-#: ``python benchmarks/graph_heads.py``, so seed k here is seed k there.
+#: ``python benchmarks/graph_heads.py``, so seed k here is seed k there (bit for bit at
+#: the same thread count).
 GRAPH_HEAD = ("graph head: max readout on tag", ["model.kwargs.readout=max"])
 GRAPH_CONTROL = ("same head, no graph", ["model.kwargs.readout=max", "model.kwargs.topology=none"])
 GRAPH_HEAD_WHAT = ("the released head with a channel-wise max over the nodes in place of the "
@@ -164,14 +167,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def twin_deviation(model, dataset, groups, batch_size: int = 64) -> dict:
-    """How far apart a model puts the pooled features of clips that share their frames.
+    """How far apart a model puts the pre-logit features of clips that share their frames.
 
     Twins are the clips of one group of classes rendered from one seed (ids
     ``<split>_<k>_c<class>``, as :func:`tagnet.train.headroom.make_headroom` names
     them). Returns the largest distance between the pre-logit features of two twins,
     relative to the mean feature norm (``max``), and the number of twin sets.
     """
-
     from tagnet.eval.inference import predict
     from tagnet.train.data import eval_loader
 
