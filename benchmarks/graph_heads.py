@@ -105,8 +105,8 @@ def main(argv=None) -> None:
     table = cross_table(results)
     print(table)
     write_json(Path(args.out), {
-        "command": command_line(), "machine": machine_info("cpu"), "config": args.config,
-        "seeds": args.seeds, "table": table,
+        "benchmark": "graph_heads", "command": command_line(), "machine": machine_info("cpu"),
+        "config": args.config, "seeds": args.seeds, "table": table,
         "heads": {k: {"summary": v["summary"], "reference": v["reference"]}
                   for k, v in results.items()}})
 

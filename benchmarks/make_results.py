@@ -328,7 +328,20 @@ def gpu_section(data: dict, path: Path) -> str:
     return "\n".join(text)
 
 
-SECTIONS = {"propagation": propagation_section, "head": head_section, "gpu_check": gpu_section}
+def graph_heads_section(data: dict, path: Path) -> str:
+    """graph_heads.py: top-1 of every graph head with and without the graph, over seeds."""
+    return "\n".join([
+        f"## Graph heads with and without the graph: {path.name} (graph_heads.py)\n",
+        provenance(data, path),
+        f"- config: {data.get('config')}, seeds {' '.join(map(str, data.get('seeds', [])))}",
+        *([f"- note: {data['note']}"] if data.get("note") else []),
+        "\nTop-1 %, mean ± sample std over seeds; Δ: difference to the same head without "
+        "the graph, paired by seed, with its 95% t interval.\n",
+        data.get("table", ""), ""])
+
+
+SECTIONS = {"propagation": propagation_section, "head": head_section, "gpu_check": gpu_section,
+            "graph_heads": graph_heads_section}
 
 
 def main(argv=None) -> int:
