@@ -14,7 +14,8 @@ by seed, with its 95% t interval ("effect" only when it excludes 0).
     attention_topology          the encoder's attention mask    global (the plain encoder)
 
 One factor at a time: each head changes the released head in one place (readout,
-operator or attention mask); the full readout x operator cross is not run. Sweeps
+operator or attention mask). ``--heads cross`` adds the readout x operator cross
+(each non-mean readout after each PyG operator), on ``none`` and ``tag`` only. Sweeps
 reuse finished runs (``tagnet ablate`` never loses work), so a rerun only trains
 what is missing and rebuilds the table. About 60 runs of 30-70 s per 20 runs on
 2 cores; ``--heads`` picks some.
@@ -49,10 +50,20 @@ HEADS = {
     "attention_topology": ("gh_attn", "attention", ("global", "none") + TOPOLOGIES[1:],
                            "attention global", []),
 }
+#: the readout x operator cross (no APPNP, the readout after the operator), none vs tag only
+for _readout in ("attention", "max", "frame_temporal"):
+    for _op in ("gatv2", "rgcn", "transformer"):
+        HEADS[f"{_readout}+{_op}"] = (f"gh_{_readout}_{_op}", "topology", ("none", "tag"),
+                                      "topology none", [f"model.kwargs.readout={_readout}",
+                                                        f"model.kwargs.operator={_op}"])
 LABELS = {"attention": "`readout=attention`", "max": "`readout=max`",
           "frame_temporal": "`readout=frame_temporal`", "gatv2": "`operator=gatv2`",
           "rgcn": "`operator=rgcn`", "transformer": "`operator=transformer`",
           "attention_topology": "`attention_topology=T`"}
+LABELS |= {name: f"`readout={name.split('+')[0]}`, `operator={name.split('+')[1]}`"
+           for name in HEADS if "+" in name}
+#: what runs without --heads: the one-factor heads (the cross is asked for by name or "cross")
+ONE_FACTOR = [name for name in HEADS if "+" not in name]
 
 
 def cell(row: dict) -> str:
@@ -86,14 +97,20 @@ def main(argv=None) -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="config overrides for every run, e.g. train.epochs=5")
     parser.add_argument("--root", default="runs/graph_heads", help="folder of the sweeps")
-    parser.add_argument("--heads", nargs="+", choices=list(HEADS), default=list(HEADS))
+    parser.add_argument("--heads", nargs="+", choices=list(HEADS) + ["cross", "all"],
+                        default=ONE_FACTOR, help="heads to run (default: the one-factor heads; "
+                        "cross: readout x operator; all: both)")
     parser.add_argument("--seeds", nargs="+", default=["0", "1", "2", "3", "4"])
     parser.add_argument("--config", default="headroom")
     parser.add_argument("--out", default=str(Path(__file__).with_name("graph_heads.json")))
     args = parser.parse_args(argv)
     root = Path(args.root)
-    results = {}
+    cross = [name for name in HEADS if "+" in name]
+    heads = []
     for name in args.heads:
+        heads += {"cross": cross, "all": list(HEADS)}.get(name, [name])
+    results = {}
+    for name in dict.fromkeys(heads):
         folder, sweep, values, reference, overrides = HEADS[name]
         code = tagnet(["ablate", "--config", args.config, "--sweep", sweep, "--values", *values,
                        "--reference", reference, "--no-noise-floor", "--quiet",
