@@ -166,18 +166,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def twin_deviation(model, dataset, groups, batch_size: int = 64) -> dict:
+def twin_deviation(preds, groups) -> dict:
     """How far apart a model puts the pre-logit features of clips that share their frames.
 
-    Twins are the clips of one group of classes rendered from one seed (ids
-    ``<split>_<k>_c<class>``, as :func:`tagnet.train.headroom.make_headroom` names
-    them). Returns the largest distance between the pre-logit features of two twins,
-    relative to the mean feature norm (``max``), and the number of twin sets.
+    ``preds``: :class:`~tagnet.eval.inference.Predictions` with features, over a split of
+    the benchmark with headroom. Twins are the clips of one group of classes rendered
+    from one seed (ids ``<split>_<k>_c<class>``, as
+    :func:`tagnet.train.headroom.make_headroom` names them). Returns the largest
+    distance between the features of two twins, relative to the mean feature norm
+    (``max``), and the number of twin sets (``sets``).
     """
-    from tagnet.eval.inference import predict
-    from tagnet.train.data import eval_loader
-
-    preds = predict(model, eval_loader(dataset, batch_size, 0), features=True)
     group_of = {c: i for i, g in enumerate(groups) for c in g}
     sets: dict[tuple[str, int], list[int]] = {}
     for i, (clip_id, label) in enumerate(zip(preds.paths, preds.labels.tolist(), strict=True)):
@@ -229,7 +227,7 @@ def write_report(cfg, synth, data, rows, records: list[dict], equivalent: dict, 
         panels[r["variant"]] = (preds.features, preds.labels)
         logs[r["variant"]] = read_log(run_dir / "log.jsonl")
         if headroom and r["folder"] in ("baseline", "b_te"):
-            twins[r["variant"]] = twin_deviation(model, data.test, synth.order_pairs)
+            twins[r["variant"]] = twin_deviation(preds, synth.order_pairs)
     plot_tsne(panels, rep / "tsne.png", synth.classes, seed=seeds[0])
     plot_training_curves(logs, rep / "curves.png")
     text = findings(rows, records, equivalent, twins, seeds, chance, headroom)

@@ -2,6 +2,7 @@
 B's blindness to order in the demo's own setting."""
 import argparse
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,23 @@ def test_a_demo_over_seeds_gives_intervals_and_paired_contrasts(tmp_path, capsys
     assert "Δ vs B + TE [95% CI]" in printed and "One seed." not in printed
     assert "graph minus no graph: " in printed, printed
     assert "paired by seed 95% interval" in printed or "the same score in every seed" in printed
+
+
+def write_predictions(path, pairs):
+    path.write_text("path,label,label_name,pred,pred_name,correct\n" + "".join(
+        f"c{i},{y},,{p},,{int(y == p)}\n" for i, (y, p) in enumerate(pairs)))
+    return path
+
+
+def test_within_group_accuracy_counts_only_clips_placed_in_their_group(tmp_path):
+    from tagnet.train.experiment import within_group_accuracy
+
+    groups = order_groups()  # (0, 1, 2, 3), (4, 5), (6, 7)
+    csv = write_predictions(tmp_path / "p.csv", [(0, 0), (1, 0), (4, 6), (5, 5), (7, 7)])
+    assert within_group_accuracy(csv, groups) == 3 / 4  # (4 -> 6) left another group: not counted
+    # a model blind to order: one prediction per set of twins, one twin right per set placed
+    blind = [(c, 2) for c in (0, 1, 2, 3)] + [(c, 4) for c in (4, 5)] + [(c, 4) for c in (6, 7)]
+    assert within_group_accuracy(write_predictions(tmp_path / "b.csv", blind), groups) == \
+        pytest.approx((1 + 1) / 6)  # the right-column set went to the left group: not counted
+    assert math.isnan(within_group_accuracy(write_predictions(tmp_path / "n.csv", [(4, 0)]),
+                                            groups))  # no clip placed in its group
