@@ -38,8 +38,8 @@ def test_the_default_demo_builds_the_four_rows_on_the_benchmark_with_headroom():
     assert cfg.data.synth["benchmark"] == "paths" and cfg.model.arch == "tag_features"
     assert cfg.model.kwargs["backbone_kwargs"] == {"source": "framewise_tiny"}  # frozen, frame-wise
     assert [title for _, title, _ in rows] == [
-        "B (backbone only)", "B + TE", "TAG-Head (released)", "graph head: max readout on tag",
-        "same head, no graph"]
+        "B (backbone only)", "B + TE", "TAG-Head (released)",
+        "graph head: GATv2 + max readout on tag", "same head, no graph"]
     b, bte, released, graph, control = (build(cfg, ov).head for _, _, ov in rows)
     assert b.encoder is None and b.pos_embed is None and b.topology.name == "none"
     assert bte.encoder is not None and bte.pos_embed is not None and bte.topology.name == "none"
@@ -47,13 +47,16 @@ def test_the_default_demo_builds_the_four_rows_on_the_benchmark_with_headroom():
     assert released.topology.name == "tag" and released.operator is None
     assert (released.propagation.K, released.propagation.alpha) == (2, 0.1)
     assert isinstance(released.readout, MeanReadout)
-    # the graph head differs from the released head in its readout only, its control in the
-    # topology only: the same parameters, so a seed gives all three the same initial weights
-    assert isinstance(graph.readout, MaxReadout) and isinstance(control.readout, MaxReadout)
-    assert graph.topology.name == "tag" and control.topology.name == "none"
-    assert graph.propagation.K == 2 and graph.operator is None
-    for head in (bte, graph, control):
-        assert head.state_dict().keys() == released.state_dict().keys()
+    assert released.state_dict().keys() == bte.state_dict().keys()
+    # the graph head: GATv2 on tag, then the max; its control differs in the topology only
+    # (self loops, one edge type: the type embedding has one row instead of two)
+    for head, topology in ((graph, "tag"), (control, "none")):
+        assert isinstance(head.readout, MaxReadout) and head.topology.name == topology
+        assert head.propagation is None and type(head.operator).__name__ == "GraphOperator"
+        assert any(type(m).__name__ == "GATv2Conv" for m in head.operator.modules())
+    assert graph.state_dict().keys() == control.state_dict().keys()
+    assert sum(p.numel() for p in graph.parameters()) - \
+        sum(p.numel() for p in control.parameters()) == 16  # one 16-wide type embedding
 
 
 def test_the_old_demo_and_the_seed_options():
@@ -137,7 +140,7 @@ def test_a_demo_over_seeds_gives_intervals_and_paired_contrasts(tmp_path, capsys
     assert {m["run_dir"].rsplit("/", 1)[1] for m in metrics["models"]} == {"seed0", "seed1"}
     rows = {r["variant"]: r for r in metrics["summary"]}
     assert rows["B + TE"]["seeds"] == [0, 1] and "low" in rows["B + TE"]["top1"]
-    assert "diff_low" in rows["graph head: max readout on tag"]["top1"]
+    assert "diff_low" in rows["graph head: GATv2 + max readout on tag"]["top1"]
     printed = capsys.readouterr().out
     assert "Δ vs B + TE [95% CI]" in printed and "One seed." not in printed
     assert "graph minus no graph: " in printed, printed
