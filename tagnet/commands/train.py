@@ -54,7 +54,7 @@ def resolve(args: argparse.Namespace):
     from pathlib import Path
 
     from tagnet.config import Config, load_config
-    from tagnet.train.checkpoint import load_checkpoint
+    from tagnet.weights import load_checkpoint
 
     overrides = list(args.overrides)
     for flag, key in (("select_on", "train.select_on"), ("output_dir", "output_dir"),

@@ -10,10 +10,8 @@ and ``tagnet ablate``.
 """
 from __future__ import annotations
 
-import copy
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -21,14 +19,7 @@ import yaml
 from tagnet.config import Config
 from tagnet.datasets.atomic import atomic_write
 from tagnet.train.data import RunData, build_run_data
-
-
-@dataclass
-class Variant:
-    """One row of an experiment: a name and the config overrides that define it."""
-
-    name: str
-    overrides: list[str] = field(default_factory=list)
+from tagnet.train.variants import Variant, variant_config
 
 
 def prepare_synthetic(cfg: Config, progress: bool = True):
@@ -56,14 +47,6 @@ def prepare_synthetic(cfg: Config, progress: bool = True):
     synth = make_finesynth(root, progress=progress, **opts)
     cfg.data.root, cfg.data.version, cfg.data.dataset = str(root), synth.version, "finegym"
     return synth
-
-
-def variant_config(base: Config, variant: Variant, seed: int, output: Path) -> Config:
-    cfg = copy.deepcopy(base)
-    cfg.override(variant.overrides)
-    cfg.seed, cfg.name = seed, variant.name
-    cfg.output_dir = str(output)
-    return cfg
 
 
 #: Config keys that do not change a run's result (a resumed sweep may set them differently).
@@ -270,5 +253,5 @@ def shared_data(cfg: Config) -> RunData:
     return build_run_data(cfg)
 
 
-__all__ = ["Variant", "prepare_synthetic", "run_variant", "run_sweep", "variant_config",
-           "order_pair_accuracy", "within_group_accuracy", "order_chance", "shared_data"]
+__all__ = ["prepare_synthetic", "run_variant", "run_sweep", "order_pair_accuracy",
+           "within_group_accuracy", "order_chance", "shared_data"]

@@ -233,7 +233,7 @@ def test_ablate_ffn_sweep(synth, tmp_path):
 def _initial_model(run_dir):
     """The model a run started from: train() seeds with cfg.seed right before building it."""
     from tagnet.config import load_config
-    from tagnet.train.modeling import build_model
+    from tagnet.models.factory import build_model
 
     cfg = load_config(run_dir / "config.yaml")
     torch.manual_seed(cfg.seed)

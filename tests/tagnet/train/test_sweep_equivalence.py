@@ -5,16 +5,16 @@ import torch
 
 from tagnet.config import load_config
 from tagnet.eval.tables import sweep_table
-from tagnet.factory import create_model
-from tagnet.presets import PRESETS
-from tagnet.train.experiment import Variant, order_chance, variant_config
-from tagnet.train.modeling import build_model
+from tagnet.models.factory import build_model, create_model
+from tagnet.models.presets import PRESETS
+from tagnet.train.experiment import order_chance
 from tagnet.train.sweeps import (
     equivalent_variants,
     noise_floor_variants,
     sweep_variants,
     unlock_preset,
 )
+from tagnet.train.variants import Variant, variant_config
 
 
 def head_config(frames=16):
