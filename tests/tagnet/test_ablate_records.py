@@ -71,3 +71,24 @@ def test_sweeps_default_to_ten_seeds_on_the_headroom_configs_and_five_elsewhere(
         main(["ablate", "--help"])
     assert "train.sweep_seeds, 0-9 on the headroom configs" in \
         " ".join(capsys.readouterr().out.split())
+
+
+def test_a_run_saved_before_new_config_keys_is_still_reused(tmp_path):
+    import yaml
+
+    from tagnet.train.experiment import Variant, run_variant, variant_config
+
+    base, variant, run = load_config("headroom"), Variant("B", ["model.kwargs.ablation=B"]), \
+        tmp_path / "B" / "seed0"
+    saved = variant_config(base, variant, 0, run).to_dict()
+    for key in ("allow_test_selection", "sweep_seeds"):   # keys this config did not have yet
+        del saved["train"][key]
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    (run / "record.json").write_text(json.dumps({"variant": "B", "seed": 0, "top1": 0.5}))
+    assert run_variant(base, variant, 0, run, reuse=True) == \
+        {"variant": "B", "seed": 0, "top1": 0.5, "reused": True}
+    saved["train"]["lr"] = 1.0                            # another config is still refused
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(ValueError, match="holds a run with another config"):
+        run_variant(base, variant, 0, run, reuse=True)
