@@ -147,8 +147,8 @@ def test_export_safetensors_then_eval_and_predict_through_weights(reference, tmp
                  str(config), "--json", str(preds), "--topk", "3"]) == 0
     got = json.loads(preds.read_text())
     # the same probabilities as the eval of the reference model on the same clips
-    from tagnet.inference import clip_tensor
     from tagnet.config import load_config
+    from tagnet.inference import clip_tensor
     cfg = load_config(config)
     for item in got:
         with torch.no_grad():
