@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .edge_sets import EdgeSet, FunctionEdgeSet, get_edge_set
+from .edge_sets import EdgeSet, get_edge_set
 from .grid import TokenGrid
 from .topology import Topology
 
@@ -54,10 +54,9 @@ def _tokens(grid: TokenGrid, batch_size: int = _BATCH, channels: int = _CHANNELS
 
 
 def _as_edge_set(edge_set) -> EdgeSet:
-    if isinstance(edge_set, (str, EdgeSet)):
+    # one resolver for names, objects, classes and functions: each keeps its declared flags
+    if isinstance(edge_set, (str, EdgeSet)) or callable(edge_set):
         return get_edge_set(edge_set)
-    if callable(edge_set):
-        return FunctionEdgeSet(getattr(edge_set, "__name__", "edge_set"), edge_set)
     raise TypeError(f"expected an edge-set name, an EdgeSet or a function grid -> edge_index, "
                     f"got {edge_set!r}")
 
@@ -172,8 +171,7 @@ def _check_edge_set(edge_set: EdgeSet, grids, symmetric, label: str,
                     vectorised: bool) -> list[TokenGrid]:
     """The edge-set contract; returns the grids the edge set accepted."""
     if symmetric is None:
-        symmetric = bool(getattr(edge_set, "symmetric", None)
-                         or getattr(getattr(edge_set, "fn", None), "symmetric", None))
+        symmetric = bool(edge_set.symmetric)
     B = _BATCH if edge_set.dynamic else 1
     checked, declined = [], []
     for grid in _grids(grids):
