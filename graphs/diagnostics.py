@@ -22,10 +22,9 @@ import torch
 from torch import Tensor
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from .alternatives import parse_topology
 from .batching import batch_graphs
 from .grid import TokenGrid
-from .topology import Topology, get_topology
+from .topology import Topology, get_topology, parse_topology
 
 
 def resolve(topology) -> Topology:

@@ -192,8 +192,16 @@ def test_parse_topology_errors_name_the_fix():
         parse_topology("tga")
     with pytest.raises(ValueError, match=r"'temporal_window' in .* takes parameters \(k\)"):
         parse_topology("intra_frame+temporal_window:K=2")
-    with pytest.raises(ValueError, match="not KEY=VALUE"):
-        parse_topology("temporal_window:2")
+    with pytest.raises(ValueError, match=r"'temporal_window' takes parameters \(k\); too many"):
+        parse_topology("temporal_window:2,3")
+    with pytest.raises(ValueError, match="positional value '3' after a KEY=VALUE"):
+        parse_topology("random:seed=1,3")
+    with pytest.raises(ValueError, match="'k' given twice"):
+        parse_topology("temporal_window:k=1,k=2")
+    with pytest.raises(ValueError, match=r"'tag' in 'tag:2\+temporal' takes no parameters"):
+        parse_topology("tag:2+temporal")
+    with pytest.raises(ValueError, match="empty part"):
+        parse_topology("tag+")
     with pytest.raises(ValueError, match="'knn_feature'.*unexpected keyword"):
         parse_topology("knn_feature:kk=2")
     with pytest.raises(ValueError, match="distinct"):

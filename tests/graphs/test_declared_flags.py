@@ -97,6 +97,6 @@ def test_conflicting_declarations_raise(asym):
     from tagnet.graphs import register_edge_set
 
     module = importlib.import_module(asym)
-    with pytest.raises(ValueError, match="with symmetric=False: it is already declared symmetric=True"):
+    with pytest.raises(ValueError, match="symmetric=False: it is already declared symmetric=True"):
         register_edge_set("fwd_only_again", module.fwd_only, symmetric=False)
     assert "fwd_only_again" not in EDGE_SETS
