@@ -128,6 +128,19 @@ def random_edges(grid: TokenGrid, reference: str = "tag", seed: int = 0,
     return degree_preserving_rewire(edge_index, N, rounds, generator)
 
 
+# edge counts known before building: Topology.edges checks them against the memory budget,
+# `tagnet topology` against its size limit
+spatial_grid.num_edges = lambda grid, neighbours=4: grid.T * (
+    2 * (grid.H * (grid.W - 1) + (grid.H - 1) * grid.W)
+    + (4 * (grid.H - 1) * (grid.W - 1) if neighbours == 8 else 0))
+temporal_window.num_edges = lambda grid, k=1: sum(
+    2 * (grid.T - d) * grid.num_sites for d in range(1, min(k, grid.T - 1) + 1))
+temporal_dense.num_edges = lambda grid: 2 * (grid.T - 1) * grid.num_sites ** 2
+global_edges.num_edges = lambda grid: grid.num_nodes * (grid.num_nodes - 1)
+# the reference's count: exact unless two of its edge sets share edges (then an upper bound)
+random_edges.num_edges = lambda grid, reference="tag", seed=0, rounds=20: get_topology(
+    reference).num_edges(grid)
+
 register_topology("spatial_grid", ["spatial_grid"])
 register_topology("lattice", ["spatial_grid", "temporal"])
 

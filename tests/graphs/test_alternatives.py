@@ -206,3 +206,13 @@ def test_parse_topology_errors_name_the_fix():
         parse_topology("knn_feature:kk=2")
     with pytest.raises(ValueError, match="distinct"):
         parse_topology("temporal+temporal")
+
+
+@settings(max_examples=20, deadline=None)
+@given(grid=grids(), k=st.integers(1, 3))
+def test_counts_known_before_building_are_exact(grid, k):
+    for spec in ("spatial_grid", "spatial_grid:neighbours=8", f"temporal_window:{k}",
+                 "temporal_dense", "global", "random:tag_dense", f"tag_directed:{k}",
+                 "random_temporal:tag_window", "random_typed:lattice"):
+        topology = get_topology(spec)
+        assert topology.num_edges(grid) == topology.edges(grid)[0].size(1), spec
