@@ -33,7 +33,9 @@ class EdgeSet:
     ``b * N`` for clip ``b``.
 
     ``symmetric = True`` promises that every edge's reverse is in the set too;
-    :mod:`tagnet.graphs.testing` checks the promise (``None``: no promise).
+    :mod:`tagnet.graphs.testing` checks the promise. ``False`` declares a directed
+    edge set (``temporal_forward``), ``None`` makes no promise; neither is checked
+    for reverse edges.
     """
 
     name: str = "edge_set"

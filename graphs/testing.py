@@ -8,7 +8,9 @@ edge or node:
 .. code-block:: text
 
     assert_valid_edge_set(edge_set)      [2, E] long, ids in range, no self loops, no duplicates,
-                                         symmetric if declared, deterministic, no loop over nodes
+                                         symmetric if declared (however the edge set is named:
+                                         registered name, object, function, MODULE:ATTR),
+                                         deterministic, no loop over nodes
     assert_valid_topology(topology)      every edge set above; edge type = position of the edge
                                          set; one positive weight per type
     assert_batch_equivalent(topo, grid)  batch_graphs == Batch.from_data_list of per-clip graphs

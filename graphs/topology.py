@@ -26,6 +26,7 @@ from .spec import SpecPart, bind_params, split_spec
 TOPOLOGIES: Registry[Topology] = Registry("topology")
 #: Parametrised topologies: ``builder(**params) -> Topology or list of edge sets``.
 FAMILIES: Registry[Callable[..., object]] = Registry("topology family")
+_PARSED = LRUCache(64, "parsed topology specs")
 
 #: Largest edge list (bytes of ``edge_index`` + ``edge_type``, 24 per edge) a grid or a batch
 #: may allocate; the environment variable ``TAGNET_EDGE_MEMORY_BUDGET`` (bytes) overrides it.
@@ -233,13 +234,15 @@ def register_topology_family(name: str, builder: Callable | None = None):
     """
 
     def wrap(fn):
-        FAMILIES.register(name, fn)
+        if name in FAMILIES or name in TOPOLOGIES:
+            raise ValueError(f"topology {name!r} is already registered; pick another name")
         params = inspect.signature(fn).parameters.values()
         if all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
                for p in params):
             default = get_topology(fn())
             register_topology(name, Topology(default.edge_sets, name=name,
                                              weights=default.weights))
+        FAMILIES.register(name, fn)
         return fn
 
     return wrap if builder is None else wrap(builder)
@@ -305,6 +308,12 @@ def parse_topology(spec: str | Topology) -> Topology:
     spec = spec.strip()
     if spec in TOPOLOGIES:
         return TOPOLOGIES.get(spec)
+    # the same spec gives the same object (and its edge cache) until a registry changes
+    key = (spec, EDGE_SETS.version, TOPOLOGIES.version, FAMILIES.version)
+    return _PARSED.get(key, lambda: _parse(spec))
+
+
+def _parse(spec: str) -> Topology:
     parts: list[Topology] = []
     for part in split_spec(spec):
         try:
@@ -321,8 +330,9 @@ def get_topology(name_or_obj: str | Topology | EdgeSet | Sequence[str | EdgeSet]
     """Resolve a topology: a name or spec string, a Topology, an EdgeSet or a list of edge sets.
 
     Registered names return the registered object; ``FAMILY:ARGS`` and ``+``
-    specs go through :func:`parse_topology` (a new object each call). Unknown
-    names raise ``ValueError`` listing the registered topologies.
+    specs go through :func:`parse_topology` (the same object for the same spec while
+    the registries are unchanged). Unknown names raise ``ValueError`` listing the
+    registered topologies.
     """
     if isinstance(name_or_obj, Topology):
         return name_or_obj

@@ -92,3 +92,32 @@ def test_docstring_examples_run(module):
     mod = importlib.import_module(f"tagnet.graphs.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_spec_gives_one_object_until_a_registry_changes():
+    from tagnet.graphs import register_edge_set
+    from tagnet.graphs.edge_sets import EDGE_SETS
+
+    a = get_topology("random_typed:tag_directed,seed=1")
+    assert get_topology("random_typed:tag_directed,seed=1") is a  # edges built once
+    assert get_topology(" random_typed:tag_directed,seed=1 ") is a
+    assert get_topology("random_typed:tag_directed,seed=2") is not a
+    before = EDGE_SETS.version
+
+    @register_edge_set("test_version_bump")
+    def bump(grid):
+        return torch.empty(2, 0, dtype=torch.long)
+
+    try:
+        assert EDGE_SETS.version == before + 1
+        b = get_topology("random_typed:tag_directed,seed=1")
+        assert b is not a and torch.equal(b.edges("3x2x2")[0], a.edges("3x2x2")[0])
+    finally:
+        EDGE_SETS.unregister("test_version_bump")
+    assert EDGE_SETS.version == before + 2
+
+
+def test_family_names_cannot_be_taken_twice():
+    with pytest.raises(ValueError, match="'tag' is already registered"):
+        register_topology_family("tag", lambda k=1: ["intra_frame"])
+    assert "tag" not in list_topology_families()
