@@ -13,6 +13,14 @@ one assumption:
     random(reference)    degree-preserving rewiring of a reference graph  (a control, one type;
                          typed controls: tagnet.graphs.controls)
 
+Naming, for configs (``model.kwargs.topology=...``) and the command line: an
+edge-set name is a one-type topology of those edges alone (``temporal_window:2``,
+like ``temporal``); the ``tag_*`` names add the intra-frame clique first
+(``tag_window:k`` = ``intra_frame+temporal_window:k``, ``tag_dense``, and
+``tag_directed:k`` in :mod:`tagnet.graphs.directed`). Where the graph is the only
+path across time (an encoder attending within frames), use the ``tag_*`` forms.
+``tag_window`` alone keeps its old meaning, ``k = 2``.
+
 All builders are vectorised, return ``[2, E]`` long tensors with source in
 row 0, and never add self loops. :func:`~tagnet.graphs.topology.parse_topology`
 (re-exported here) turns a string such as ``"intra_frame+temporal_window:2"`` into

@@ -73,6 +73,18 @@ def test_random_temporal_keeps_counts_frames_and_degrees(grid, ref, seed):
         assert pairs(control[2]) == pairs(control[1].flip(0))
 
 
+def test_tag_dense_links_all_sites_of_neighbouring_frames():
+    # 3 frames x 2 sites: the clique, then every (t, p) -> (t +- 1, q)
+    grid = TokenGrid(3, 1, 2)
+    ei, et = get_topology("tag_dense").edges(grid)
+    assert get_topology("tag_dense").edge_types == ("intra_frame", "temporal_dense")
+    assert et.bincount().tolist() == [3 * 2 * 1, 2 * 2 * 2 * 2]
+    frame = grid.frame()
+    expected = {(a, b) for a in range(6) for b in range(6) if abs(frame[a] - frame[b]) == 1}
+    assert pairs(ei[:, et == 1]) == expected
+    assert pairs(get_topology("tag").edges(grid)[0]) <= pairs(ei)
+
+
 def test_random_temporal_of_tag_dense_is_tag_dense():
     # all sites of neighbouring frames are linked already: no alignment to take away
     grid = TokenGrid(3, 2, 2)
