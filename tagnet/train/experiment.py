@@ -160,7 +160,8 @@ def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference
 
     .. code-block:: text
 
-        variants = sweep_variants(sweep, values) --unlock_preset--> (keys the preset fixed)
+        variants = sweep_variants(sweep, values) --equal_edge_types--> (one relation count)
+            --unlock_preset--> (keys the preset fixed)
         equivalent_variants: build every row's model, same weights, same input
             -> rows with the same pooled features as an earlier row: skipped, or run if asked
         + noise-floor pair (full head, PyG vs structured APPNP)
@@ -175,6 +176,7 @@ def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference
     """
     from tagnet.eval.tables import sweep_table
     from tagnet.train.sweeps import (
+        equal_edge_types,
         equivalent_variants,
         noise_floor_variants,
         slug,
@@ -188,7 +190,7 @@ def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference
         raise ValueError(f"seeds {seeds}: 95% intervals need at least 2 seeds (one run gives "
                          "no estimate of the run-to-run spread); give more seeds or ask for no "
                          "intervals")
-    variants = sweep_variants(sweep, values, cfg.model.arch)
+    variants = equal_edge_types(cfg, sweep_variants(sweep, values, cfg.model.arch))
     for v in variants:  # refuse a row that selects on the test split before any run starts
         variant_config(cfg, v, seeds[0], output).validate()
     pairs = ()
