@@ -85,7 +85,8 @@ def test_num_reasoners_stacks_n_joined_by_layernorm_relu(kind, n):
     ear = randomise(ActionCentricReasoner(8, 4, num_reasoners=n, reasoner=kind))
     cls = TemporalReasoner if kind == "efficient" else GraphReasoner
     assert len(ear.reasoners) == n and all(isinstance(r, cls) for r in ear.reasoners)
-    assert [r.channel.out_features for r in ear.reasoners] == [4] * (n - 1) + [8]
+    assert [(r.channel.down.out_features, r.channel.up.out_features)
+            for r in ear.reasoners] == [(4, 8)] * n  # every reasoner C -> C/r -> C
     v = torch.randn(2, 3, 8)
     expected = ear.reasoners[0](v)
     for norm, reasoner in zip(ear.norms, ear.reasoners[1:], strict=True):
@@ -350,15 +351,15 @@ def test_complexity_counts_the_taps_of_both_kinds(capsys):
     shared = count_atr_parameters(create_model("atr_r2plus1d_tiny"))
     channel = count_atr_parameters(create_model("atr_r2plus1d_tiny", ear_taps="channel"))
     assert shared["temporal relation"] == 3 * 2 * 3  # 3 blocks, 2 reasoners, 2k+1 = 3 taps
-    # per-channel: (C + C/r) (2k+1) per block, C = 32, 64, 128 and C/r = 8
-    assert channel["temporal relation"] == sum((c + 8) * 3 for c in (32, 64, 128)) == 744
+    # per-channel: 2 C (2k+1) per block (each reasoner's taps at width C), C = 32, 64, 128
+    assert channel["temporal relation"] == sum(2 * c * 3 for c in (32, 64, 128)) == 1344
     assert {k: v for k, v in shared.items() if k != "temporal relation"} == \
         {k: v for k, v in channel.items() if k != "temporal relation"}
     assert count_atr_parameters(create_model("tsm_r50")) == {}
     assert main(["complexity", "--arch", "atr_r2plus1d_tiny", "--frames", "16", "--no-timing",
                  "-O", "ear_taps=channel", "-O", "stages=[S5]"]) == 0
     out = capsys.readouterr().out
-    assert "ATR: locator" in out and "temporal relation 408" in out  # (128 + 8) * 3
+    assert "ATR: locator" in out and "temporal relation 768" in out  # 2 * 128 * 3
 
 
 def test_atr_maps_command_writes_the_documented_figures(tmp_path, capsys):
@@ -413,9 +414,10 @@ def test_former_default_is_channel_taps_with_the_gate_form():
               "reasoner.norms.0.weight", "reasoner.norms.0.bias", "reasoner.bn.weight",
               "reasoner.bn.bias", "reasoner.bn.running_mean", "reasoner.bn.running_var",
               "reasoner.bn.num_batches_tracked"]
-    block = ATRBlock(16, reduction=4, ear_taps="channel", distribution="gate")
+    block = ATRBlock(16, reduction=4, ear_taps="channel", distribution="gate",
+                     reasoner_widths="stack")
     assert list(block.state_dict()) == former
-    new = list(ATRBlock(16, reduction=4).state_dict())
+    new = list(ATRBlock(16, reduction=4, reasoner_widths="stack").state_dict())
     assert [k for k in new if k not in former] == ["reasoner.map_gain",
                                                    "reasoner.reasoners.0.taps",
                                                    "reasoner.reasoners.1.taps"]
