@@ -339,11 +339,21 @@ class ActionCentricReasoner(nn.Module):
         self.reasoners = nn.ModuleList(layers)
         self.norms = nn.ModuleList(nn.LayerNorm(w) for w in widths[1:-1])
         self.reasoner_widths = reasoner_widths
+        self.channels, self.hidden, self.k = channels, hidden, k
         self.bn = nn.BatchNorm1d(channels)
         self.map_gain = nn.Parameter(torch.ones(channels)) \
             if distribution == "add" and distribution_map == "action" else None
         self.distribution, self.reasoner_kind = distribution, reasoner
         self.aggregation, self.distribution_map = aggregation, distribution_map
+
+    def with_reasoner(self, reasoner: str) -> ActionCentricReasoner:
+        """A fresh EAR with the same options but reasoners of kind ``reasoner`` (ER <-> GR),
+        for cost comparisons (:func:`tagnet.complexity.compare_reasoners`)."""
+        taps = self.reasoners[0].mode if self.reasoner_kind == "efficient" else "shared"
+        return ActionCentricReasoner(
+            self.channels, self.hidden, self.k, len(self.reasoners), self.distribution,
+            reasoner=reasoner, ear_taps=taps, aggregation=self.aggregation,
+            distribution_map=self.distribution_map, reasoner_widths=self.reasoner_widths)
 
     @property
     def uses_map(self) -> bool:

@@ -204,8 +204,9 @@ def test_reduction_guard_and_argument_checks():
         ATRBlock(8, distribution="mul")
     assert repr(ATRBlock(64)).startswith(
         "ATRBlock(\n  channels=64, reduction=16, hidden=8, k=1, num_reasoners=2, "
-        "reasoner_widths='bottleneck', reasoner='efficient', ear_taps='shared', locator_cues='both', aggregation='action', "
-        "distribution='add', distribution_map='action'\n")
+        "reasoner_widths='bottleneck', reasoner='efficient', ear_taps='shared', "
+        "locator_cues='both', aggregation='action', distribution='add', "
+        "distribution_map='action'\n")
 
 
 def atr_macs(block: ATRBlock, B: int, T: int, H: int, W: int) -> int:
