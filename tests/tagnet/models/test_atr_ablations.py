@@ -20,7 +20,6 @@ from tagnet.models.atr import (
 )
 from tagnet.models.atr_models import FrameResNet, describe_blocks, insert_atr, resolve_blocks
 from tagnet.models.factory import create_model, list_models
-from tagnet.train.atr_sweeps import ROWS, TABLES, atr_rows, atr_variants
 
 
 def bn_eval(bn: nn.BatchNorm1d, r: torch.Tensor) -> torch.Tensor:
@@ -303,27 +302,6 @@ def test_model_options_reach_every_block_and_old_option_name_works():
     with pytest.raises(ValueError, match="uniform.* never read it"):
         create_model("atr_r2plus1d_tiny", stages=(), aggregation="uniform",
                      distribution_map="uniform", locator_cues="both")
-
-
-def test_atr_sweep_rows_follow_the_tables():
-    assert atr_rows(["table4", "GRx1", "default"]) == ["uniform-dist", "default", "gate",
-                                                       "scale", "GRx1"]
-    assert len(atr_rows()) == len(ROWS)  # every row belongs to a table; default once
-    assert all("default" in rows for rows in TABLES.values())
-    variants = atr_variants(["gate"], "tag_r2plus1d_tiny")
-    assert variants[0].overrides == [
-        "model.arch=atr_r2plus1d_tiny",
-        'model.kwargs={"backbone_kwargs": {"widths": [8, 16, 32, 64], "stem_mid": 8}, '
-        '"distribution": "gate"}']
-    assert atr_variants(["sim"], "atr_r2plus1d_18")[0].overrides == ["model.kwargs.locator=false"]
-    with pytest.raises(ValueError, match="ATR sweep value 'table9' is unknown; known: tables"):
-        atr_rows(["table9"])
-    # every row builds (its options are consistent)
-    for v in atr_variants(None, "tag_r2plus1d_tiny"):
-        import json
-
-        kwargs = json.loads(v.overrides[1].split("=", 1)[1])
-        create_model("atr_r2plus1d_tiny", num_frames=16, img_size=48, **kwargs)
 
 
 def test_explain_gives_the_maps_and_relations_of_every_block():
