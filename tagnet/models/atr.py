@@ -63,6 +63,46 @@ def banded(taps: Tensor, T: int) -> Tensor:
     return taps[..., offset.clamp(0, 2 * k)] * inside
 
 
+def row_js_divergence(relation: Tensor) -> Tensor:
+    r"""Jensen-Shannon divergence between every pair of rows of a relation matrix (ATR's Fig. 4b).
+
+    Row ``t`` of :math:`W` (``T x T``: how frame ``t`` gathers from the frames ``s``) is read
+    as a distribution over ``s``, :math:`p_t = |W_t| / \sum_s |W_{ts}|` (the graph
+    reasoner's rows already are distributions; the shared taps of the efficient reasoner can
+    be negative, so magnitudes are used). Then, in bits (base-2 logarithm, so values lie in
+    ``[0, 1]``) and with :math:`0 \log 0 = 0`,
+
+    .. math::
+        \mathrm{JS}(p_t, p_u) = \tfrac12 \mathrm{KL}(p_t \,\|\, m) + \tfrac12
+        \mathrm{KL}(p_u \,\|\, m), \qquad m = \tfrac12 (p_t + p_u).
+
+    Small values mean every frame relates to the others in the same way. A row of zeros
+    stays the zero vector (its KL term is 0), so its divergence from any distribution is
+    1/2 bit.
+
+    Args:
+        relation (Tensor): ``(..., T, T)``.
+
+    Returns:
+        Tensor: ``(..., T, T)``, symmetric, zero on the diagonal.
+
+    Example:
+        >>> row_js_divergence(torch.tensor([[1., 0.], [0., 1.]]))
+        tensor([[0., 1.],
+                [1., 0.]])
+    """
+    p = relation.abs()
+    p = p / p.sum(-1, keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
+    P, Q = p[..., :, None, :], p[..., None, :, :]  # (..., T, 1, T), (..., 1, T, T)
+    m = (P + Q) / 2
+
+    def kl(a: Tensor) -> Tensor:
+        terms = a * (torch.log2(a) - torch.log2(m))
+        return torch.where(a > 0, terms, torch.zeros_like(terms)).sum(-1)
+
+    return (kl(P) + kl(Q)) / 2
+
+
 class ActionRegionLocator(nn.Module):
     r"""ARL: the actionness map :math:`M_t` of every frame.
 

@@ -17,6 +17,7 @@ from tagnet.models.atr import (
     GraphReasoner,
     TemporalReasoner,
     banded,
+    row_js_divergence,
 )
 from tagnet.models.atr_models import FrameResNet, describe_blocks, insert_atr, resolve_blocks
 from tagnet.models.factory import create_model, list_models
@@ -340,6 +341,31 @@ def test_complexity_counts_the_taps_of_both_kinds(capsys):
     assert "ATR: locator" in out and "temporal relation 768" in out  # 2 * 128 * 3
 
 
+def test_row_js_divergence_equals_a_hand_computation():
+    from math import log2
+
+    W = torch.tensor([[0.5, 0.5, 0.0],
+                      [-1.0, 2.0, 1.0],  # magnitudes: (1, 2, 1) / 4
+                      [0.0, 0.0, 3.0]])
+    p = [[0.5, 0.5, 0.0], [0.25, 0.5, 0.25], [0.0, 0.0, 1.0]]
+
+    def js(a, b):
+        m = [(x + y) / 2 for x, y in zip(a, b, strict=True)]
+        kl = lambda q: sum(x * log2(x / y) for x, y in zip(q, m, strict=True) if x > 0)  # noqa: E731
+        return (kl(a) + kl(b)) / 2
+
+    expected = torch.tensor([[js(p[t], p[u]) for u in range(3)] for t in range(3)])
+    got = row_js_divergence(W)
+    torch.testing.assert_close(got, expected)
+    # by hand: rows 0 and 2 share no support, 1 bit; rows 0 and 1:
+    # m = (3/8, 1/2, 1/8); KL(p0||m) = log2(4/3) / 2, KL(p1||m) = log2(2/3) / 4 + log2(2) / 4
+    assert got[0, 2].item() == pytest.approx(1.0)
+    assert got[0, 1].item() == pytest.approx((log2(4 / 3) / 2 + log2(2 / 3) / 4 + 0.25) / 2)
+    assert torch.equal(got, got.T) and got.diagonal().abs().max() == 0
+    batched = row_js_divergence(torch.stack([W, W.flip(0)]))  # (..., T, T) batches
+    torch.testing.assert_close(batched[0], got)
+
+
 def test_atr_maps_command_writes_the_documented_figures(tmp_path, capsys):
     from PIL import Image
 
@@ -362,17 +388,24 @@ def test_atr_maps_command_writes_the_documented_figures(tmp_path, capsys):
                             "class_names": classes, "epoch": 0}, tmp_path / "run" / "best.pth")
     assert main(["atr", "maps", "-k", str(ckpt.parent), "-n", "2"]) == 0
     out = tmp_path / "run" / "atr_maps"
-    assert sorted(p.name for p in out.iterdir()) == ["clip000.png", "clip001.png", "maps.pt",
-                                                     "relation.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["clip000.png", "clip001.png", "js.png",
+                                                     "maps.pt", "relation.png"]
     # 8 frames -> blocks of 4, 2, 1 frames: (1 + 3) rows x 4 columns of 96 px; 3 panels
     assert Image.open(out / "clip000.png").size == (4 * 96, 4 * 96)
     assert Image.open(out / "relation.png").size == (3 * 300, 300)
+    assert Image.open(out / "js.png").size == (3 * 300, 300)
     maps = torch.load(out / "maps.pt", weights_only=True)
     assert maps["blocks"] == ["layer2.0", "layer3.0", "layer4.0"]
     assert tuple(maps["actionness"]["layer2.0"].shape) == (2, 4, 8, 8)
     taps = model.atr_blocks()[0].reasoner.reasoners[0].taps.detach()
     torch.testing.assert_close(maps["relation"]["layer2.0"], banded(taps, 4))
-    assert "2 clip(s) of split 'val', 3 ATR block(s)" in capsys.readouterr().out
+    js = row_js_divergence(banded(taps, 4))  # shared taps: the same W for every clip
+    torch.testing.assert_close(maps["js"]["layer2.0"], js)
+    assert maps["js_mean"]["layer2.0"] == pytest.approx(float(js.sum() / 12))
+    printed = capsys.readouterr().out
+    assert "2 clip(s) of split 'val', 3 ATR block(s)" in printed
+    assert f"JS divergence between the rows of W (bits, mean over t != u): layer2.0 " \
+           f"{maps['js_mean']['layer2.0']:.4f}" in printed
     plain = tmp_path / "plain.pth"
     cfg.override(["model.arch=tag_r2plus1d_tiny", "model.kwargs={backbone_kwargs: "
                   "{widths: [8, 8, 16, 16], stem_mid: 4}, ffn_dim: 16, num_heads: 2}"])
