@@ -18,7 +18,7 @@ from .finegym import FineGym, parse_finegym_id, read_categories, read_element_sp
 from .finesynth import FineSynth, make_finesynth
 from .haa500 import HAA500
 from .probe import VideoInfo, probe
-from .sampling import multi_clip_indices, segment_indices, uniform_indices
+from .sampling import dense_indices, multi_clip_indices, segment_indices, uniform_indices
 from .skips import SkipSummary
 from .transforms import MultiCropTransform, test_transform, train_transform
 from .video import VideoDecodeError, VideoDecodeWarning, VideoNotFoundError
@@ -39,6 +39,7 @@ __all__ = [
     "VideoNotFoundError",
     "make_finesynth",
     "multi_clip_indices",
+    "dense_indices",
     "parse_finegym_id",
     "probe",
     "read_categories",

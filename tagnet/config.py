@@ -34,6 +34,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.dataset": ("finegym", "haa500", "csv", "folder", "tokens"),
     "data.train_transform": ("release", "paper"),
     "data.on_error": ("raise", "skip"),
+    "data.sampling": ("uniform", "segment", "dense"),
+    "data.frame_count": ("video", "list"),
     "train.optimizer": ("adam", "adamw", "sgd"),
     "train.scheduler": ("cosine", "none"),
     "train.amp_dtype": ("float16", "bfloat16"),
@@ -109,6 +111,11 @@ class DataConfig:
     synth: dict = field(default_factory=dict)
     mean: list | None = None
     std: list | None = None
+    # frame sampling (tagnet.datasets.sampling): training uses the sampling's random form,
+    # evaluation its deterministic one; frame_count "list" reads a CSV list's TotalFrames
+    sampling: str = "uniform"
+    sample_stride: int = 1
+    frame_count: str = "video"
 
 
 @dataclass
@@ -309,7 +316,7 @@ _RANGES: tuple = (
     *((k, lambda v: v >= 1, "an integer >= 1") for k in (
         "train.epochs", "train.batch_size", "train.grad_accum", "eval.batch_size",
         "eval.num_clips", "eval.num_crops", "data.num_frames", "data.img_size",
-        "train.max_steps_per_epoch", "data.short_side")),
+        "train.max_steps_per_epoch", "data.short_side", "data.sample_stride")),
     *((k, lambda v: v >= 0, "an integer >= 0") for k in (
         "data.num_workers", "train.save_every_steps", "train.log_every",
         "train.warmup_epochs", "train.nonfinite_patience")),
