@@ -31,7 +31,8 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 
 #: Keys whose value must be one of a fixed set.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.dataset": ("finegym", "haa500", "csv", "folder", "tokens"),
+    "data.dataset": ("finegym", "haa500", "csv", "folder", "tokens", "sthv1", "sthv2",
+                     "kinetics400"),
     "data.train_transform": ("release", "paper"),
     "data.on_error": ("raise", "skip"),
     "data.sampling": ("uniform", "segment", "dense"),
@@ -116,6 +117,7 @@ class DataConfig:
     sampling: str = "uniform"
     sample_stride: int = 1
     frame_count: str = "video"
+    annotation_dir: str | None = None  # sthv1/sthv2/kinetics400 lists (default: root)
 
 
 @dataclass

@@ -13,6 +13,9 @@ csv        ``CsvVideoDataset(train_list / test_list, video_dir=root)``
 folder     ``VideoFolderDataset(root/<split>)``
 tokens     ``TokenShardDataset(root/<split>)``: backbone token grids written by
            ``tagnet extract`` (train the head only, model ``tag_features``)
+sthv1      ``SomethingSomething(root, version="v1", split=...)``; ``sthv2`` likewise;
+           the official files in ``data.annotation_dir`` (default ``root``)
+kinetics400  ``Kinetics400(root, split=..., annotation_dir=data.annotation_dir)``
 =========  ==========================================================================
 
 Frames are sampled by ``data.sampling`` (``uniform``, ``segment``, ``dense`` with
@@ -183,12 +186,26 @@ def _video_dataset(cfg: Config, split: str, root: str, kwargs: dict) -> Dataset:
             classes = classes_from_rows(read_release_csv(os.path.expanduser(d.train_list)))
         return CsvVideoDataset(os.path.expanduser(lst), root, classes=classes,
                                frame_count=d.frame_count, **kwargs)
+    if d.dataset in ("sthv1", "sthv2"):
+        from tagnet.datasets import SomethingSomething
+
+        return SomethingSomething(root, version=d.dataset[-2:], split=split,
+                                  annotation_dir=_annotation_dir(cfg), **kwargs)
+    if d.dataset == "kinetics400":
+        from tagnet.datasets import Kinetics400
+
+        return Kinetics400(root, split=split, annotation_dir=_annotation_dir(cfg), **kwargs)
     if d.dataset == "folder":
         from tagnet.datasets import VideoFolderDataset
 
         return VideoFolderDataset(os.path.join(root, split), **kwargs)
     raise ValueError(f"data.dataset {d.dataset!r} is unknown; known: finegym, haa500, csv, "
-                     "folder, tokens")
+                     "folder, tokens, sthv1, sthv2, kinetics400")
+
+
+def _annotation_dir(cfg: Config) -> str | None:
+    """``data.annotation_dir`` (the official lists' folder), ``None``: the data root."""
+    return os.path.expanduser(cfg.data.annotation_dir) if cfg.data.annotation_dir else None
 
 
 def _attach_cache(cfg: Config, dataset: Dataset) -> Dataset:
