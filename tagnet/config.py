@@ -17,6 +17,7 @@ one entry of it. The resolved configuration is saved next to every run
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any, Union
 
 import yaml
+
+from tagnet.protocols import PROTOCOLS, protocol_settings
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -42,6 +45,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.amp_dtype": ("float16", "bfloat16"),
     "train.select_on": ("holdout", "val"),
     "train.select_metric": ("top1", "mca", "loss"),
+    "eval.checkpoint": ("best", "last"),
+    "protocol": PROTOCOLS,
 }
 
 
@@ -176,8 +181,10 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """Testing: views per clip, batch size and the optional t-SNE."""
+    """Testing: views per clip, batch size, the optional t-SNE, and which checkpoint of a
+    run is tested at its end (``best``: the selected epoch; ``last``: the final one)."""
 
+    checkpoint: str = "best"
     num_clips: int = 1
     num_crops: int = 1
     batch_size: int = 8
@@ -188,7 +195,12 @@ class EvalConfig:
 
 @dataclass
 class Config:
-    """A whole run: model, data, train and eval sections plus run-level keys."""
+    """A whole run: model, data, train and eval sections plus run-level keys.
+
+    ``protocol`` names an evaluation protocol (:mod:`tagnet.protocols`; ``release``: the
+    authors' released code, per dataset), applied by :func:`load_config` between the file
+    and the overrides; ``null`` is tagnet's own defaults.
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -198,6 +210,7 @@ class Config:
     output_dir: str = "runs/run"
     device: str = "auto"
     seed: int = 0
+    protocol: str | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -407,7 +420,19 @@ def list_configs() -> list[str]:
 
 
 def load_config(source: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults, then a YAML file (a path or a bundled name like ``gym99``), then overrides."""
+    """Defaults, then a YAML file (a path or a bundled name like ``gym99``), then the keys of
+    its ``protocol`` (:mod:`tagnet.protocols`; from the file or an override), then overrides.
+    """
+    cfg = _load_file(source)
+    resolved = copy.deepcopy(cfg).override(list(overrides or []))
+    if resolved.protocol:  # the file's or an override's; overrides still win over it
+        for key, value in protocol_settings(resolved.protocol, resolved.to_dict()).items():
+            cfg.set(key, copy.deepcopy(value))
+        cfg.protocol = resolved.protocol
+    return cfg.override(list(overrides or [])).validate()
+
+
+def _load_file(source: str | Path | None) -> Config:
     cfg = Config()
     if source is not None:
         path = Path(source)
@@ -423,7 +448,7 @@ def load_config(source: str | Path | None = None, overrides: list[str] | None = 
                              f"0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
         data = _parse_yaml(text, f"config file '{path}'") or {}
         cfg = Config.from_dict(data, where=str(path))
-    return cfg.override(list(overrides or [])).validate()
+    return cfg
 
 
 __all__ = ["Config", "ModelConfig", "DataConfig", "TrainConfig", "EvalConfig", "load_config",
