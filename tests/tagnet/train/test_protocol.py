@@ -100,3 +100,17 @@ def test_the_run_record_says_which_protocol_and_checkpoint_produced_the_number(t
     assert result["test"]["top1"] == metrics["top1"]
     with pytest.raises(ValueError, match="eval.checkpoint='final' is not one of best, last"):
         load_config("demo", ["eval.checkpoint=final"])
+
+
+def test_an_atr_run_record_names_its_distribution_form(tmp_path):
+    from tagnet.train.run import train
+
+    out = tmp_path / "atr"
+    cfg = toy_config(str(out), "train.epochs=1", "model.arch=atr_r2plus1d_tiny",
+                     "model.kwargs={backbone_kwargs: {widths: [8, 8, 16, 16], stem_mid: 4}, "
+                     "distribution: gate}")
+    train(cfg, data=toy_data())
+    atr = json.loads((out / "test" / "metrics.json").read_text())["atr"]
+    assert atr["blocks"] == ["layer2.0", "layer3.0", "layer4.0"]
+    assert atr["options"]["distribution"] == "gate"
+    assert atr["options"]["reasoner_widths"] == "bottleneck"
