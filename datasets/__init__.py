@@ -3,7 +3,7 @@
 Depends on torch, torchvision, av (PyAV), numpy and tqdm only (never on tagnet's model code)::
 
     file --probe/read_frames (PyAV, robust)--> uint8 (T, H, W, 3)     decode.py, probe.py
-         --uniform / segment / multi-clip indices-->                   sampling.py
+         --uniform / segment / dense / multi-clip indices-->           sampling.py
          --train_transform / test_transform--> float (3, T, 112, 112)  transforms.py
 
     FineGym, HAA500, CsvVideoDataset, VideoFolderDataset,
