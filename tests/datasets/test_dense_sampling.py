@@ -54,7 +54,7 @@ def test_segment_centres_and_the_test_forms():
 
 def test_csv_list_frame_count_samples_over_total_frames(tmp_path, make_video):
     """frame_count="list": linspace over the CSV's TotalFrames (clamped to the decoded ones)."""
-    from conftest import read_code
+    from tagnet.datasets import read_frames
 
     (tmp_path / "v" / "a").mkdir(parents=True)
     make_video("v/a/x.mkv", n=30)
@@ -64,9 +64,9 @@ def test_csv_list_frame_count_samples_over_total_frames(tmp_path, make_video):
     listed = CsvVideoDataset(csv, tmp_path / "v", num_frames=4, short_side=None,
                              frame_count="list")
     video = CsvVideoDataset(csv, tmp_path / "v", num_frames=4, short_side=None)
-    codes = lambda item: [read_code(f.numpy()) for f in item[0]]  # noqa: E731
     assert listed[0][2]["indices"].tolist() == [0, 3, 6, 9]  # linspace(0, 9, 4)
-    assert codes(listed[0]) == [0, 3, 6, 9]
+    direct = read_frames(tmp_path / "v" / "a" / "x.mkv", [0, 3, 6, 9], short_side=None)
+    assert torch.equal(listed[0][0], direct.frames)
     assert video[0][2]["indices"].tolist() == [0, 9, 19, 29]  # the decoder's 30 frames
     assert listed[1][2]["indices"].tolist() == [0, 20, 29, 29]  # 40, 60 -> clamped to 29
     with pytest.raises(ValueError, match="frame_count 'csv' is unknown; known: video, list"):
