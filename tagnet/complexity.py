@@ -141,6 +141,9 @@ def compare_reasoners(model: nn.Module, inputs: Tensor) -> dict:
     out: dict = {}
     for kind in REASONERS:
         twin = copy.deepcopy(model)
+        for m in twin.modules():  # a copy made for counting must not call the user's hooks
+            m._forward_hooks.clear()
+            m._forward_pre_hooks.clear()
         prefixes = _atr_prefixes(twin)
         for p in prefixes:
             block = twin.get_submodule(p)
