@@ -17,6 +17,7 @@ one entry of it. The resolved configuration is saved next to every run
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
@@ -27,18 +28,25 @@ from typing import Any, Union
 
 import yaml
 
+from tagnet.protocols import PROTOCOLS, protocol_settings
+
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 #: Keys whose value must be one of a fixed set.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.dataset": ("finegym", "haa500", "csv", "folder", "tokens"),
+    "data.dataset": ("finegym", "haa500", "csv", "folder", "tokens", "sthv1", "sthv2",
+                     "kinetics400"),
     "data.train_transform": ("release", "paper"),
     "data.on_error": ("raise", "skip"),
+    "data.sampling": ("uniform", "segment", "dense"),
+    "data.frame_count": ("video", "list"),
     "train.optimizer": ("adam", "adamw", "sgd"),
     "train.scheduler": ("cosine", "none"),
     "train.amp_dtype": ("float16", "bfloat16"),
     "train.select_on": ("holdout", "val"),
     "train.select_metric": ("top1", "mca", "loss"),
+    "eval.checkpoint": ("best", "last"),
+    "protocol": PROTOCOLS,
 }
 
 
@@ -109,6 +117,12 @@ class DataConfig:
     synth: dict = field(default_factory=dict)
     mean: list | None = None
     std: list | None = None
+    # frame sampling (tagnet.datasets.sampling): training uses the sampling's random form,
+    # evaluation its deterministic one; frame_count "list" reads a CSV list's TotalFrames
+    sampling: str = "uniform"
+    sample_stride: int = 1
+    frame_count: str = "video"
+    annotation_dir: str | None = None  # sthv1/sthv2/kinetics400 lists (default: root)
 
 
 @dataclass
@@ -167,8 +181,10 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """Testing: views per clip, batch size and the optional t-SNE."""
+    """Testing: views per clip, batch size, the optional t-SNE, and which checkpoint of a
+    run is tested at its end (``best``: the selected epoch; ``last``: the final one)."""
 
+    checkpoint: str = "best"
     num_clips: int = 1
     num_crops: int = 1
     batch_size: int = 8
@@ -179,7 +195,12 @@ class EvalConfig:
 
 @dataclass
 class Config:
-    """A whole run: model, data, train and eval sections plus run-level keys."""
+    """A whole run: model, data, train and eval sections plus run-level keys.
+
+    ``protocol`` names an evaluation protocol (:mod:`tagnet.protocols`; ``release``: the
+    authors' released code, per dataset), applied by :func:`load_config` between the file
+    and the overrides; ``null`` is tagnet's own defaults.
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -189,6 +210,7 @@ class Config:
     output_dir: str = "runs/run"
     device: str = "auto"
     seed: int = 0
+    protocol: str | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -309,7 +331,7 @@ _RANGES: tuple = (
     *((k, lambda v: v >= 1, "an integer >= 1") for k in (
         "train.epochs", "train.batch_size", "train.grad_accum", "eval.batch_size",
         "eval.num_clips", "eval.num_crops", "data.num_frames", "data.img_size",
-        "train.max_steps_per_epoch", "data.short_side")),
+        "train.max_steps_per_epoch", "data.short_side", "data.sample_stride")),
     *((k, lambda v: v >= 0, "an integer >= 0") for k in (
         "data.num_workers", "train.save_every_steps", "train.log_every",
         "train.warmup_epochs", "train.nonfinite_patience")),
@@ -398,7 +420,19 @@ def list_configs() -> list[str]:
 
 
 def load_config(source: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults, then a YAML file (a path or a bundled name like ``gym99``), then overrides."""
+    """Defaults, then a YAML file (a path or a bundled name like ``gym99``), then the keys of
+    its ``protocol`` (:mod:`tagnet.protocols`; from the file or an override), then overrides.
+    """
+    cfg = _load_file(source)
+    resolved = copy.deepcopy(cfg).override(list(overrides or []))
+    if resolved.protocol:  # the file's or an override's; overrides still win over it
+        for key, value in protocol_settings(resolved.protocol, resolved.to_dict()).items():
+            cfg.set(key, copy.deepcopy(value))
+        cfg.protocol = resolved.protocol
+    return cfg.override(list(overrides or [])).validate()
+
+
+def _load_file(source: str | Path | None) -> Config:
     cfg = Config()
     if source is not None:
         path = Path(source)
@@ -414,7 +448,7 @@ def load_config(source: str | Path | None = None, overrides: list[str] | None = 
                              f"0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
         data = _parse_yaml(text, f"config file '{path}'") or {}
         cfg = Config.from_dict(data, where=str(path))
-    return cfg.override(list(overrides or [])).validate()
+    return cfg
 
 
 __all__ = ["Config", "ModelConfig", "DataConfig", "TrainConfig", "EvalConfig", "load_config",

@@ -162,20 +162,34 @@ def train(cfg: Config, resume: str | Path | None = None, *, data: RunData | None
 
 
 def evaluate_best(cfg: Config, trainer: Trainer, data: RunData, dist) -> dict:
-    """Load ``best.pth`` into the trainer's model and evaluate it on the test split."""
+    """Load the reported checkpoint (``eval.checkpoint``: ``best.pth``, or ``last.pth`` as
+    the release reports Gym288) into the trainer's model and evaluate it on the test split.
+
+    ``metrics.json`` says what produced the number: ``protocol`` (``tagnet`` or the
+    :mod:`tagnet.protocols` name) with ``protocol_deviations`` (keys the run changed from the
+    protocol), the checkpoint and its epoch, and the model's own record (an ATR model's
+    distribution form and switches, :meth:`~tagnet.models.atr_models.ATRNet.run_record`).
+    """
     from tagnet.eval.evaluate import evaluate
     from tagnet.eval.inference import unwrap
+    from tagnet.protocols import protocol_deviations
 
-    best = Path(cfg.output_dir) / "best.pth"
+    best = Path(cfg.output_dir) / f"{cfg.eval.checkpoint}.pth"
     model = unwrap(trainer.model)
-    model.load_state_dict(load_checkpoint(best)["model"])
+    state = load_checkpoint(best)
+    model.load_state_dict(state["model"])
+    epoch = (trainer.best if cfg.eval.checkpoint == "best"
+             else getattr(trainer, "last_metrics", None)) or {}
+    record = getattr(model, "run_record", None)
     metrics, _ = evaluate(
         model, data.test, data.class_names, out_dir=Path(cfg.output_dir) / "test",
         batch_size=cfg.eval.batch_size, num_workers=cfg.data.num_workers, device=dist.device,
         dist=dist, topk=cfg.eval.topk, tsne=cfg.eval.tsne,
         tsne_max_points=cfg.eval.tsne_max_points, title=f"{cfg.name} ({data.test_name})",
-        extra={"split": data.test_name, "checkpoint": str(best), "epoch": trainer.best["epoch"]
-               if trainer.best else None})
+        extra={"split": data.test_name, "checkpoint": str(best), "epoch": epoch.get("epoch"),
+               "protocol": cfg.protocol or "tagnet",
+               "protocol_deviations": protocol_deviations(cfg.to_dict()),
+               **(record() if callable(record) else {})})
     return metrics
 
 

@@ -52,9 +52,9 @@ def default_values(sweep: str) -> list[str]:
     if sweep == "attention":  # "global" first: the ordinary encoder, the natural reference
         return ["global"] + [t for t in list_topologies() if t != "global"]
     if sweep == "atr":
-        from tagnet.train.atr_sweeps import TABLES
+        from tagnet.train.atr_sweeps import PAPER_TABLES
 
-        return list(TABLES)
+        return list(PAPER_TABLES)
     if sweep == "readout":
         from tagnet.models.readouts import list_readouts
 
