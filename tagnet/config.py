@@ -10,7 +10,11 @@ line with its dotted path::
 
 Override values are parsed as YAML (``3e-5`` -> float, ``null`` -> None,
 ``[1, 5]`` -> list) and checked against the field's type; an unknown key raises
-and lists the valid keys of its section. A key replaces what it names:
+and lists the valid keys of its section. A key given twice in one YAML mapping (a
+second ``train:`` section) is an error naming the file and both lines, never a silent
+replacement. :meth:`Config.validate` checks every value's range and the settings that
+would make another one dead (``data.synth`` decides ``data.dataset``), naming the keys,
+before anything is written. A key replaces what it names:
 ``model.kwargs={ffn_dim: 512}`` the whole mapping, ``model.kwargs.ffn_dim=512``
 one entry of it. The resolved configuration is saved next to every run
 (:meth:`Config.save`).
@@ -241,6 +245,7 @@ class Config:
                 raise ValueError(f"{where}: {prefix}{part} is {child!r}, not a mapping; "
                                  f"set {prefix}{part}=... itself")
             obj, prefix = child, f"{prefix}{part}."
+        _check_mapping_syntax(value, key)
         if isinstance(obj, dict):  # inside a free-form mapping: no schema to check
             obj[last] = value
             return
@@ -263,11 +268,12 @@ class Config:
             self.set(key.strip(), value)
         return self
 
-    def validate(self) -> Config:
-        """Check the values' ranges (a type is checked when it is set) and that the model is
-        not selected on the test split (:func:`selection_on_test`) unless
+    def validate(self, selection: bool = True) -> Config:
+        """Check the values' ranges (a type is checked when it is set), lists, pairs of keys
+        and settings made dead by another (``data.synth``), and, with ``selection``, that the
+        model is not selected on the test split (:func:`selection_on_test`) unless
         ``train.allow_test_selection``; raises ``ValueError`` naming the keys, their values
-        and the fix. Returns ``self``."""
+        and the fix. Returns ``self``. (``selection=False``: evaluating a finished run.)"""
         for key, test, need in _RANGES:
             section, name = key.split(".")
             value = getattr(getattr(self, section), name)
@@ -276,12 +282,13 @@ class Config:
             finite = not isinstance(value, float) or math.isfinite(value)
             if not (finite and test(value)):
                 raise ValueError(f"{key}={value!r} is invalid: it must be {need}")
+        _check_values(self)
         seeds = self.train.sweep_seeds
         if seeds is not None and not (seeds and len(set(seeds)) == len(seeds) and all(
                 isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
             raise ValueError(f"train.sweep_seeds={seeds!r} is invalid: it must be null or a "
                              "list of distinct integers (e.g. train.sweep_seeds=[0, 1, 2, 3, 4])")
-        reason = selection_on_test(self)
+        reason = selection_on_test(self) if selection else None
         if reason and not self.train.allow_test_selection:
             raise ValueError(f"{reason}: the model would be selected on the clips it is tested "
                              "on, so its test score is optimistic. Select on a holdout of the "
@@ -292,7 +299,10 @@ class Config:
         return self
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        """Write the config as YAML, atomically (a failed write keeps the previous file)."""
+        from tagnet.datasets.atomic import atomic_write
+
+        atomic_write(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 def selection_on_test(cfg: Config) -> str | None:
@@ -344,11 +354,133 @@ _RANGES: tuple = (
 _OPTIONAL = {"train.max_steps_per_epoch", "data.short_side", "train.clip_grad_norm"}
 
 
+#: Largest train.lr accepted: above it the optimisers' float32 arithmetic overflows
+#: (Adam's first step is lr / (1 - beta1)); training diverges long before.
+MAX_LR = 1e10
+
+
+def _numbers(value, n: int) -> bool:
+    return (isinstance(value, list) and len(value) == n and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        for v in value))
+
+
+def _check_values(cfg: Config) -> None:
+    """The checks of :meth:`Config.validate` that a single range cannot express: lists,
+    pairs of keys, and settings one section makes dead. Raises ``ValueError`` naming the
+    key(s), the value and the fix."""
+    d, t, e = cfg.data, cfg.train, cfg.eval
+    topk = e.topk
+    if not (isinstance(topk, list) and topk and all(
+            isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in topk)
+            and len(set(topk)) == len(topk)):
+        raise ValueError(f"eval.topk={topk!r} is invalid: it must be a non-empty list of "
+                         "distinct integers >= 1 (e.g. eval.topk=[1, 5])")
+    if e.tsne_max_points < 4:
+        raise ValueError(f"eval.tsne_max_points={e.tsne_max_points!r} is invalid: it must be "
+                         "an integer >= 4 (t-SNE needs at least 4 points; default 2000)")
+    if not (_numbers(d.crop_scale, 2) and 0 < d.crop_scale[0] <= d.crop_scale[1] <= 1):
+        raise ValueError(f"data.crop_scale={d.crop_scale!r} is invalid: it must be [min, max] "
+                         "fractions of the frame's area with 0 < min <= max <= 1 (e.g. "
+                         "data.crop_scale=[0.5, 1.0])")
+    if not (_numbers(t.betas, 2) and all(0 <= b < 1 for b in t.betas)):
+        raise ValueError(f"train.betas={t.betas!r} is invalid: it must be two numbers in "
+                         "[0, 1) (e.g. train.betas=[0.9, 0.999])")
+    if not t.lr <= MAX_LR:
+        raise ValueError(f"train.lr={t.lr!r} is invalid: it must be a finite number in "
+                         f"(0, {MAX_LR:g}] (larger rates overflow the optimiser's float32 "
+                         "arithmetic; useful rates are below 1)")
+    if t.optimizer == "sgd" and t.momentum == 0:
+        raise ValueError("train.optimizer='sgd' with train.momentum=0 is invalid: tagnet's SGD "
+                         "uses Nesterov momentum, which needs train.momentum > 0 (e.g. 0.9)")
+    for key in ("mean", "std"):
+        value = getattr(d, key)
+        if value is not None and not (_numbers(value, 3) and (key == "mean" or min(value) > 0)):
+            raise ValueError(f"data.{key}={value!r} is invalid: it must be null or 3 numbers "
+                             f"(one per RGB channel{', each > 0' if key == 'std' else ''})")
+    dead = _dead_setting(cfg)
+    if dead:
+        raise ValueError(dead)
+
+
+def _dead_setting(cfg: Config) -> str | None:
+    """A setting that ``data.synth`` makes dead, naming both keys (``None`` when none is).
+
+    ``data.synth`` generates its benchmark and reads it as ``data.dataset=finegym``
+    (FineSynth videos, ``data.version`` = its name) or ``tokens`` (``benchmark: ...``:
+    token grids of a frozen backbone), so another ``data.dataset`` (or FineSynth
+    ``data.version``) would be silently replaced, and a model that reads the other kind of
+    input (``model.arch=tag_features`` reads token grids, every other model video clips)
+    would fail only after the benchmark is generated.
+    """
+    d, synth = cfg.data, cfg.data.synth
+    if not synth:
+        return None
+    fix = "; drop data.synth (data.synth={}) to read your own data"
+    made = "tokens" if "benchmark" in synth else "finegym"
+    what = "token grids of a frozen backbone" if made == "tokens" else "FineSynth videos"
+    if d.dataset != made:
+        return (f"data.dataset={d.dataset!r} conflicts with data.synth={synth!r}, which "
+                f"generates {what} and reads them as data.dataset={made!r}{fix}, or set "
+                f"data.dataset={made}")
+    name = synth.get("name", "finesynth")
+    if made == "finegym" and d.version is not None and d.version != name:
+        return (f"data.version={d.version!r} conflicts with data.synth={synth!r}, whose "
+                f"FineSynth videos are version {name!r}{fix}, or set data.version={name}")
+    if (cfg.model.arch == "tag_features") != (made == "tokens"):
+        reads = "token grids" if cfg.model.arch == "tag_features" else "video clips"
+        return (f"model.arch={cfg.model.arch!r} reads {reads}, but data.synth={synth!r} "
+                f"generates {what}{fix}, or choose a model that reads "
+                + ("video clips" if made == "finegym" else "token grids (tag_features)"))
+    return None
+
+
+def _check_mapping_syntax(value: Any, key: str) -> None:
+    """Refuse ``{a:1}``: without a space after the colon YAML reads one key ``'a:1'`` with no
+    value, which would reach the code as an unknown option."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if v is None and isinstance(k, str) and ":" in k:
+                name, _, rest = k.partition(":")
+                raise ValueError(f"override {key}: {k!r} is read as a key without a value; "
+                                 f"YAML needs a space after the colon: {name}: {rest}")
+            _check_mapping_syntax(v, f"{key}.{k}")
+    elif isinstance(value, list):
+        for v in value:
+            _check_mapping_syntax(v, key)
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML keeps the
+    last silently: a second ``train:`` section would replace the first), naming the line of
+    each. Merge keys (``<<: *anchor``) may still be overridden, as YAML intends."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if first is not key_node.start_mark:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"key {key!r} is given twice (first at line {first.line + 1}); the "
+                        "second would silently replace the first: merge them into one",
+                        key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def _parse_yaml(text: str, where: str, offset: int = 0) -> Any:
-    """``yaml.safe_load(text)``; a syntax error becomes one line naming ``where``, the line
-    and the column (``offset`` is added to columns on the first line)."""
+    """``yaml.load(text)`` with :class:`UniqueKeyLoader`; a syntax error or a duplicate key
+    becomes one line naming ``where``, the line and the column (``offset`` is added to
+    columns on the first line)."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

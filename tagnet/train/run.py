@@ -49,9 +49,12 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 #: Files that make a folder hold a run (written by :func:`train`).
 RUN_FILES = ("config.yaml", "log.jsonl", "last.pth", "best.pth")
-#: What ``overwrite`` deletes: the run files, the sweep record and the run's sub-folders.
-_RUN_OUTPUTS = (*RUN_FILES, "record.json", "last.pth.tmp", "best.pth.tmp")
-_RUN_FOLDERS = ("test", "tb")
+#: What ``overwrite`` deletes: the run files, the sweep record, their temporary files, and in
+#: ``test/`` the report files and in ``tb/`` TensorBoard's event files. Nothing else: a
+#: file of the user's, in the run folder or in its sub-folders, is kept.
+_RUN_OUTPUTS = (*RUN_FILES, "record.json", "config.yaml.tmp", "last.pth.tmp", "best.pth.tmp",
+                "record.json.tmp")
+_RUN_FOLDERS = {"test": None, "tb": "events.out.tfevents.*"}  # None: the eval report files
 
 
 class RunExistsError(ValueError):
@@ -59,8 +62,11 @@ class RunExistsError(ValueError):
 
 
 def check_output_dir(run_dir: str | Path, resume=None, overwrite: bool = False) -> None:
-    """Refuse to start a new run in a folder that holds one, unless resuming or overwriting."""
-    run_dir = Path(run_dir)
+    """Refuse to start a new run in a folder that holds one, unless resuming or overwriting,
+    and an output folder that is a file."""
+    from tagnet.datasets.atomic import check_output_folder
+
+    run_dir = check_output_folder("output_dir", run_dir)
     found = [n for n in RUN_FILES if (run_dir / n).exists()]
     if not found or resume is not None or overwrite:
         return
@@ -72,18 +78,37 @@ def check_output_dir(run_dir: str | Path, resume=None, overwrite: bool = False) 
 
 
 def clear_run(run_dir: str | Path) -> list[str]:
-    """Delete what a run wrote in ``run_dir`` (nothing else); returns the names deleted."""
-    import shutil
+    """Delete what a run wrote in ``run_dir`` (nothing else); returns the names deleted.
+
+    A sub-folder (``test/``, ``tb/``) loses only the files a run writes there, and is
+    removed when that leaves it empty; a file the user put there is kept, with the folder.
+    """
+    from tagnet.datasets.atomic import TMP_SUFFIX, temporary_name
+    from tagnet.eval.evaluate import REPORT_FILES
 
     run_dir, gone = Path(run_dir), []
     for name in _RUN_OUTPUTS:
         if (run_dir / name).is_file():
             (run_dir / name).unlink()
             gone.append(name)
-    for name in _RUN_FOLDERS:
-        if (run_dir / name).is_dir():
-            shutil.rmtree(run_dir / name)
-            gone.append(name + "/")
+    for name, pattern in _RUN_FOLDERS.items():
+        folder = run_dir / name
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        if pattern is None:
+            names = {n for f in REPORT_FILES for n in (f, temporary_name(f).name,
+                                                       temporary_name(f, True).name)}
+            files = [folder / n for n in sorted(names)]
+        else:
+            files = sorted(folder.glob(pattern)) + sorted(folder.glob(pattern + TMP_SUFFIX))
+        for f in files:
+            if f.is_file() and not f.is_symlink():
+                f.unlink()
+                gone.append(f"{name}/{f.name}")
+        try:
+            folder.rmdir()  # only when nothing of the user's is left in it
+        except OSError:
+            pass
     return gone
 
 
