@@ -146,3 +146,13 @@ def test_bad_options_name_the_fix():
         render_sites(0, 0, camera="zoom")
     with pytest.raises(ValueError, match="num_frames=7: SiteSynth needs an even number"):
         site_states(0, 0, num_frames=7)
+
+
+@pytest.mark.parametrize("num_frames", [4, 6, 10, 12, 16])
+def test_adjacent_frames_repeat_a_disc_only_in_held_pairs_at_any_length(num_frames):
+    for seed in SEEDS:
+        steady, hopping = site_states(0, seed, num_frames), site_states(1, seed, num_frames)
+        held = np.arange(num_frames - 1) % 2 == 0
+        assert ((steady[1:] == steady[:-1]).all(1) == held).all()
+        assert not ((steady[1:] == steady[:-1]).any(1) & ~held).any()
+        assert not (hopping[1:] == hopping[:-1]).any()
