@@ -9,6 +9,8 @@ Depends on torch, torchvision, av (PyAV), numpy and tqdm only (never on tagnet's
     FineGym, HAA500, CsvVideoDataset, VideoFolderDataset,
     SomethingSomething (V1/V2), Kinetics400 -> (clip, label, meta)
     FrameCache (decode once, memory-mapped shards), make_finesynth (synthetic benchmark)
+    synth_paths.render_paths, synth_sites.render_sites: the benchmarks with headroom
+    (clips in memory; tagnet.train.headroom caches their backbone tokens)
 """
 
 from .base import VideoDataset
