@@ -64,8 +64,8 @@ def _benchmark(name: str) -> _Benchmark:
     if name == "paths":
         from tagnet.datasets import synth_paths as m
 
-        return _Benchmark("pathsynth", [n for n, _, _ in m.CLASSES], m.order_groups(), [],
-                          m.render_paths, m.source_index, m.CAMERAS)
+        return _Benchmark("pathsynth", [n for n, _, _ in m.CLASSES], m.order_groups(),
+                          m.reversal_pairs(), m.render_paths, m.source_index, m.CAMERAS)
     if name == "sites":
         from tagnet.datasets import synth_sites as m
 
@@ -105,7 +105,7 @@ def make_headroom(root, *, clips_per_class: int = 48, num_frames: int = 8, size:
     Returns:
         Headroom: where the shards are, the class names, ``order_pairs`` (groups of
         classes whose clips share their frames) and ``reversal_pairs`` (pairs of classes
-        whose clips are exact time reverses; none for PathSynth).
+        whose clips are exact time reverses with a still camera).
     """
     from tagnet.backbones import TokenShardWriter, create_backbone
 
@@ -120,8 +120,10 @@ def make_headroom(root, *, clips_per_class: int = 48, num_frames: int = 8, size:
                   size=size, seed=seed, camera=camera, camera_level=float(camera_level),
                   val_fraction=val_fraction, backbone="framewise_tiny",
                   backbone_seed=backbone_seed)
-    if benchmark != "paths":  # PathSynth's params (and so its caches) stay as they were
+    if benchmark != "paths":
         params["benchmark"] = benchmark
+    else:  # version 2: reversal twins are exact time reverses (earlier caches are regenerated)
+        params["render"] = 2
     classes, groups, version = bench.classes, bench.groups, bench.version
     described = dict(version=version, classes=classes, order_pairs=groups, params=params,
                      reversal_pairs=bench.reversal_pairs)
@@ -164,8 +166,7 @@ def make_headroom(root, *, clips_per_class: int = 48, num_frames: int = 8, size:
         bar.close()
     record = {"generator": "tagnet.train.headroom", "params": params, "classes": classes,
               "order_groups": groups}
-    if benchmark != "paths":
-        record["reversal_pairs"] = bench.reversal_pairs
+    record["reversal_pairs"] = bench.reversal_pairs
     manifest.write_text(json.dumps(record, indent=1))
     return Headroom(root, **described)
 

@@ -26,7 +26,7 @@ TINY = [  # the 3-class, 8-frame, 32 px benchmark and the ~20k-parameter model o
     "train.batch_size=6", "eval.batch_size=8", "train.progress=false",
 ]
 
-PROGRESS = re.compile(r"^\S+: +\d+% .*it/s\]$")  # a progress bar, not a message
+PROGRESS = re.compile(r"^\S+: +\d+% .*(it/s|s/it)\]$")  # a progress bar, not a message
 BAD_MODULE = "import tagnet\n\ndef broken(:\n    pass\n"
 DUPLICATE = ("name: dup\ntrain:\n  lr: 0.1\n  optimizer: sgd\neval:\n  topk: [1]\n"
              "train:\n  epochs: 2\n")  # a second train section, at line 7

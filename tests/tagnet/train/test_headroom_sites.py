@@ -9,7 +9,7 @@ import torch
 from tagnet.backbones import TokenShardDataset
 from tagnet.config import load_config
 from tagnet.datasets.synth_sites import CLASSES, order_groups, reversal_pairs
-from tagnet.factory import create_model
+from tagnet.models.factory import create_model
 from tagnet.train.experiment import order_chance, prepare_synthetic
 from tagnet.train.headroom import MANIFEST, make_headroom
 
@@ -63,9 +63,10 @@ def test_the_cache_is_reused_and_keyed_by_the_benchmark(bench, tmp_path):
     assert not again.generated and again.reversal_pairs == [(2, 3)]
     # PathSynth in the same folder is another cache: regenerated, with its own manifest
     paths = make_headroom(tmp_path, clips_per_class=4, progress=False)
-    assert paths.reversal_pairs == [] and paths.version == "pathsynth"
+    assert paths.reversal_pairs == [(0, 1), (2, 3), (4, 5), (6, 7)] and paths.version == "pathsynth"
     manifest = json.loads((tmp_path / MANIFEST).read_text())
-    assert "reversal_pairs" not in manifest and "benchmark" not in manifest["params"]
+    assert manifest["reversal_pairs"] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert "benchmark" not in manifest["params"] and manifest["params"]["render"] == 2
     sites = make_headroom(tmp_path, clips_per_class=4, progress=False, benchmark="sites")
     assert sites.generated
 
