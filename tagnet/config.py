@@ -126,6 +126,17 @@ class TrainConfig:
     skipped without an update, before stopping (default 0: stop at the first).
     ``compile`` runs the training steps under ``torch.compile`` (the TAG-Head
     compiles as one graph with the default ``propagation="auto"``).
+
+    Convergence (:mod:`tagnet.train.convergence`), judged after every epoch and
+    recorded (``converged``, ``converged_epoch`` in the epoch log, the result and a
+    sweep's ``record.json``): the run has converged when the best selection score
+    rose by at most ``converge_tol`` (metric units: top-1 0.02 = 2 points) over the
+    last ``converge_window`` epochs, each epoch counted by its lr relative to ``lr``
+    (so a flat cosine tail does not count), and the training loss is at most
+    ``1 - converge_fit`` times the loss of predicting the class frequencies (a head
+    still on the initial plateau has not converged). ``early_stop`` ends the run at
+    the first converged epoch; the lr schedule stays the one of ``epochs`` (a stopped
+    run is the first epochs of the unstopped one). Needs a selection split.
     """
 
     epochs: int = 60
@@ -153,6 +164,10 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None
     nonfinite_patience: int = 0
     compile: bool = False
+    converge_window: float = 5.0
+    converge_tol: float = 0.01
+    converge_fit: float = 0.2
+    early_stop: bool = False
 
 
 @dataclass
@@ -261,6 +276,13 @@ _RANGES: tuple = (
     *((k, lambda v: v >= 0, "a finite number >= 0") for k in (
         "train.weight_decay", "train.min_lr", "train.momentum", "train.clip_grad_norm")),
     ("train.label_smoothing", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("train.converge_window", lambda v: v > 0, "a finite number > 0 (lr-weighted epochs, "
+     "e.g. train.converge_window=5)"),
+    ("train.converge_tol", lambda v: v >= 0, "a finite number >= 0 (selection-metric units, "
+     "e.g. train.converge_tol=0.02 for 2 points of top-1)"),
+    ("train.converge_fit", lambda v: 0 <= v < 1, "a number in [0, 1) (e.g. "
+     "train.converge_fit=0.2: a training loss at most 0.8 x that of predicting the class "
+     "frequencies)"),
     ("data.flip", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
 )
 _OPTIONAL = {"train.max_steps_per_epoch", "data.short_side", "train.clip_grad_norm"}
