@@ -132,9 +132,11 @@ class TrainConfig:
     sweep's ``record.json``): the run has converged when the best selection score
     rose by at most ``converge_tol`` (metric units: top-1 0.02 = 2 points) over the
     last ``converge_window`` epochs, each epoch counted by its lr relative to ``lr``
-    (so a flat cosine tail does not count), and the training loss is at most
-    ``1 - converge_fit`` times the loss of predicting the class frequencies (a head
-    still on the initial plateau has not converged). ``early_stop`` ends the run at
+    (so a flat cosine tail does not count), the lowest training loss fell by at
+    most ``converge_loss_tol`` times the loss of predicting the class frequencies
+    over the same window (the optimisation has settled), and the training loss is at
+    most ``1 - converge_fit`` times that loss (a head still on the initial plateau
+    has not converged). ``early_stop`` ends the run at
     the first converged epoch; the lr schedule stays the one of ``epochs`` (a stopped
     run is the first epochs of the unstopped one). Needs a selection split.
     """
@@ -167,6 +169,7 @@ class TrainConfig:
     converge_window: float = 5.0
     converge_tol: float = 0.01
     converge_fit: float = 0.2
+    converge_loss_tol: float = 0.01
     early_stop: bool = False
 
 
@@ -280,6 +283,8 @@ _RANGES: tuple = (
      "e.g. train.converge_window=5)"),
     ("train.converge_tol", lambda v: v >= 0, "a finite number >= 0 (selection-metric units, "
      "e.g. train.converge_tol=0.02 for 2 points of top-1)"),
+    ("train.converge_loss_tol", lambda v: v >= 0, "a finite number >= 0 (a fraction of the "
+     "loss of predicting the class frequencies, e.g. train.converge_loss_tol=0.01)"),
     ("train.converge_fit", lambda v: 0 <= v < 1, "a number in [0, 1) (e.g. "
      "train.converge_fit=0.2: a training loss at most 0.8 x that of predicting the class "
      "frequencies)"),

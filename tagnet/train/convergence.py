@@ -1,14 +1,20 @@
-r"""When a run has converged: a plateau of the selection metric, judged on a fitted model.
+r"""When a run has converged: the selection metric and the training loss have both
+stopped moving, on a model that has left the trivial solution.
 
 .. code-block:: text
 
     after every epoch e:  (selection score s_e, train loss l_e, lr factor f_e = lr_e / lr)
       window  = the shortest tail of epochs (j, e] with  sum f_i >= converge_window
       plateau = best s over epochs <= e  -  best s over epochs <= j  <=  converge_tol
+      settled = min l over epochs <= j  -  min l over epochs <= e  <=  converge_loss_tol * L_0
       fitted  = l_e <= (1 - converge_fit) * L_0      (L_0: loss of predicting class frequencies)
-      converged at e  <=>  a window with j >= 1 exists, plateau and fitted
+      converged at e  <=>  a window with j >= 1 exists, plateau, settled and fitted
 
-A plateau alone is not enough, for two reasons this rule guards against:
+The selection metric is what picks the checkpoint, so its plateau is the heart of the
+rule; but a small selection split is coarse (one clip of a 96-clip holdout is 1 point of
+top-1) and saturates while the weights still improve on held-out clips, so the training
+loss must have settled as well (measured against :math:`L_0`, so the tolerance means the
+same on every dataset). A plateau alone is not enough for two more reasons:
 
 * **A saddle is flat too.** A head that still predicts the class frequencies (loss
   :math:`L_0 = -\sum_c p_c \ln p_c`, :math:`\ln C` for balanced classes) can sit there for
@@ -18,13 +24,13 @@ A plateau alone is not enough, for two reasons this rule guards against:
 * **An annealed learning rate freezes any run.** At the end of a cosine schedule the lr is
   near 0 and every curve is flat. The window therefore counts epochs by their learning rate
   (an epoch at half the peak lr counts one half), so it stretches back over the schedule's
-  tail: a run counts as converged only if its selection metric had stopped rising while
-  the optimiser still moved the weights. With a constant lr the window is the last
-  ``converge_window`` epochs.
+  tail: a run counts as converged only if its selection metric and its training loss had
+  stopped moving while the optimiser still moved the weights. With a constant lr the
+  window is the last ``converge_window`` epochs.
 
-The best score up to an epoch only changes when a new best is found, so once the rule
-holds it fails again only after a real improvement (more than ``converge_tol``) or a
-rise of the training loss.
+The best score and the lowest loss up to an epoch only change with a new record, so once
+the rule holds it fails again only after a real improvement (more than the tolerances)
+or a rise of the training loss above the ``fitted`` bound.
 """
 from __future__ import annotations
 
@@ -56,6 +62,9 @@ class ConvergenceRule:
             loss :math:`L_0` (``train.converge_fit``).
         trivial_loss (float): :math:`L_0`, the loss of predicting the class frequencies.
         higher_is_better (bool): the selection metric's direction (``False`` for ``loss``).
+        loss_tol (float): the largest fall of the lowest training loss over the window
+            that still counts as settled, as a fraction of :math:`L_0`
+            (``train.converge_loss_tol``).
     """
 
     window: float
@@ -63,6 +72,7 @@ class ConvergenceRule:
     fit: float
     trivial_loss: float
     higher_is_better: bool = True
+    loss_tol: float = 0.01
 
     def window_start(self, history: Sequence[EpochRecord], n: int | None = None) -> int | None:
         """``j``: the window after the first ``n`` records (default: all) is records
@@ -90,7 +100,12 @@ class ConvergenceRule:
         plateau = best_now - best_then <= self.tol + 1e-12
         loss = history[n - 1].train_loss
         fitted = math.isfinite(loss) and loss <= (1.0 - self.fit) * self.trivial_loss
-        return plateau and fitted
+        # the optimisation has stopped too: the lowest training loss fell by at most
+        # loss_tol x L_0 over the window
+        low_then = min(_low(r.train_loss) for r in history[:j])
+        low_now = min(_low(r.train_loss) for r in history[:n])
+        settled = low_then - low_now <= self.loss_tol * self.trivial_loss + 1e-12
+        return plateau and fitted and settled
 
     def converged_since(self, history: Sequence[EpochRecord]) -> int | None:
         """The epoch that starts the final stretch of records after each of which the rule
@@ -117,6 +132,10 @@ def trivial_loss(labels: Sequence[int] | None, num_classes: int) -> float:
 
 def _finite(x: float) -> float:
     return x if math.isfinite(x) else -math.inf
+
+
+def _low(x: float) -> float:
+    return x if math.isfinite(x) else math.inf
 
 
 __all__ = ["ConvergenceRule", "EpochRecord", "trivial_loss"]

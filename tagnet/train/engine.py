@@ -117,7 +117,7 @@ class Trainer:
             labels = None
         self.rule = ConvergenceRule(t.converge_window, t.converge_tol, t.converge_fit,
                                     trivial_loss(labels, max(len(self.class_names), 1)),
-                                    _HIGHER_IS_BETTER[t.select_metric])
+                                    _HIGHER_IS_BETTER[t.select_metric], t.converge_loss_tol)
         self.history: list[EpochRecord] = []  # one per epoch done (the rule's input)
         self.converged_epoch: int | None = None  # start of the current converged stretch
 
@@ -300,14 +300,16 @@ class Trainer:
             self.logger.info(
                 f"converged at epoch {self.epoch}: the best {metric} rose by at most "
                 f"train.converge_tol={self.t.converge_tol:g} over epochs {first}-{self.epoch} "
-                f"(train.converge_window={self.t.converge_window:g} lr-weighted epochs), and "
+                f"(train.converge_window={self.t.converge_window:g} lr-weighted epochs), the "
+                f"lowest training loss fell by at most train.converge_loss_tol="
+                f"{self.t.converge_loss_tol:g} x {self.rule.trivial_loss:.3f} there, and "
                 f"the training loss {record['train_loss']:.3f} is below "
                 f"{1 - self.t.converge_fit:g} x {self.rule.trivial_loss:.3f} (class "
                 "frequencies)" + ("; stopping (train.early_stop)" if self.t.early_stop else ""),
                 epoch=self.epoch)
         elif was is not None and self.converged_epoch is None:
-            self.logger.info(f"epoch {self.epoch}: no longer converged (the {metric} rose "
-                             "again, or the training loss did)", epoch=self.epoch)
+            self.logger.info(f"epoch {self.epoch}: no longer converged (the {metric} or the "
+                             "training loss moved again)", epoch=self.epoch)
 
     def _diverged(self, what: str) -> None:
         """Stop the run: log and raise :class:`NonFiniteError` saying what is kept."""

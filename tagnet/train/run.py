@@ -156,8 +156,9 @@ def train(cfg: Config, resume: str | Path | None = None, *, data: RunData | None
         if result["converged"] is False:
             logger.info(f"not converged after {trainer.epoch} epochs (train.converge_window="
                         f"{cfg.train.converge_window:g}, converge_tol={cfg.train.converge_tol:g}"
-                        "): the selection metric was still rising or the training loss is near "
-                        "that of predicting the class frequencies; train longer "
+                        f", converge_loss_tol={cfg.train.converge_loss_tol:g}): the selection "
+                        "metric or the training loss was still moving, or the training loss is "
+                        "near that of predicting the class frequencies; train longer "
                         "(train.epochs) or see log.jsonl", converged=False)
         result["run_dir"] = str(run_dir)
         result["parameters"] = n_params

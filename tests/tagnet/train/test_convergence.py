@@ -26,18 +26,27 @@ def _history(scores, losses, factors=None):
                                                                             factors))]
 
 
-def _rule(window=3, tol=0.01, fit=0.2, higher=True):
-    return ConvergenceRule(window, tol, fit, LN8, higher)
+def _rule(window=3, tol=0.01, fit=0.2, higher=True, loss_tol=0.01):
+    return ConvergenceRule(window, tol, fit, LN8, higher, loss_tol)
 
 
 def test_a_plateau_after_learning_converges_at_the_first_flat_window():
-    h = _history([0.1, 0.5, 0.9, 0.9, 0.905, 0.9, 0.9], [2.0, 1.2, 0.5, 0.4, 0.3, 0.3, 0.3])
+    h = _history([0.1, 0.5, 0.9, 0.9, 0.905, 0.9, 0.9], [2.0, 1.2, 0.3, 0.3, 0.3, 0.3, 0.3])
     rule = _rule()
-    # window of 3 epochs: after epoch 5 it is epochs 3-5, compared with the best of 1-2
+    # window of 3 epochs: after epoch 5 it is epochs 3-5, compared with the records of 1-2
     assert rule.window_start(h, 5) == 2
     assert [rule.holds(h, n) for n in range(1, 8)] == [False] * 5 + [True, True]
     assert rule.converged_since(h) == 6
     assert not _rule(tol=0.004).holds(h, 6)  # 0.905 - 0.9 is more than 0.004
+
+
+def test_a_flat_selection_metric_with_a_falling_training_loss_has_not_converged():
+    losses = [2.0, 1.2, 0.3, 0.2, 0.12, 0.07, 0.05]
+    h = _history([0.1, 0.5, 0.9, 0.9, 0.9, 0.9, 0.9], losses)
+    # after epoch 7 the window is epochs 5-7: the lowest loss fell from 0.2 to 0.05,
+    # 0.15 > 0.01 x ln 8; with a tolerance of 0.1 x ln 8 = 0.208 it has settled
+    assert not _rule().holds(h) and _rule(loss_tol=0.1).holds(h)
+    assert _rule().converged_since(h) is None
 
 
 def test_a_saddle_is_flat_but_not_converged():
@@ -81,6 +90,8 @@ def test_trivial_loss_is_the_entropy_of_the_class_frequencies():
                                 "number > 0"),
     ("train.converge_tol=-0.1", "train.converge_tol=-0.1 is invalid"),
     ("train.converge_fit=1", "train.converge_fit=1.0 is invalid: it must be a number in [0, 1)"),
+    ("train.converge_loss_tol=-1", "train.converge_loss_tol=-1.0 is invalid: it must be a "
+                                   "finite number >= 0"),
 ])
 def test_bad_convergence_keys_name_the_key(item, message):
     with pytest.raises(ValueError) as exc:
@@ -95,7 +106,7 @@ def _epochs(run_dir):
 
 # a constant lr and no dropout: the toy head fits its 24 clips within a few epochs
 TINY = ["model.kwargs.dropout=0.0", "train.scheduler=none", "train.converge_window=2",
-        "train.converge_tol=0.0"]
+        "train.converge_tol=0.0", "train.converge_loss_tol=0.25"]
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +125,7 @@ def test_a_tiny_run_that_converges_records_it(converged_run):
     # the engine's verdict is the rule's, recomputed from the logged curves
     cfg = toy_config(str(out), *TINY).train
     rule = ConvergenceRule(cfg.converge_window, cfg.converge_tol, cfg.converge_fit,
-                           math.log(3))
+                           math.log(3), True, cfg.converge_loss_tol)
     history = [EpochRecord(r["epoch"], r["val_top1"], r["train_loss"], r["lr"] / cfg.lr)
                for r in epochs]
     assert result["converged_epoch"] == rule.converged_since(history) is not None
