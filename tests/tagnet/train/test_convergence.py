@@ -22,8 +22,8 @@ LN8 = math.log(8)
 
 def _history(scores, losses, factors=None):
     factors = factors or [1.0] * len(scores)
-    return [EpochRecord(e + 1, s, l, f) for e, (s, l, f) in enumerate(zip(scores, losses,
-                                                                            factors))]
+    rows = zip(scores, losses, factors, strict=True)
+    return [EpochRecord(e + 1, s, l, f) for e, (s, l, f) in enumerate(rows)]
 
 
 def _rule(window=3, tol=0.01, fit=0.2, higher=True, loss_tol=0.01):
