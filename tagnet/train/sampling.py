@@ -60,7 +60,7 @@ class SeededDataset(Dataset):
         with torch.random.fork_rng(devices=[]):
             # the CPU generator only: torch.manual_seed also queues a seed for every
             # accelerator (CUDA, XPU, MTIA), recording a Python traceback each time while
-            # they are not initialised (~0.1-0.3 ms per clip, ~8% of a headroom run), and
+            # they are not initialised (this wrapper: 268 -> 106 us of CPU per clip), and
             # on an initialised GPU it would reseed the training process's CUDA stream
             # (dropout), which fork_rng(devices=[]) does not restore
             torch.default_generator.manual_seed(s)
