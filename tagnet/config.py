@@ -152,6 +152,19 @@ class TrainConfig:
     test score of such a run is optimistic. ``sweep_seeds`` are the seeds ``tagnet
     ablate`` trains when ``--seeds`` is not given (``null``: 0-4); a single run uses
     the top-level ``seed``.
+
+    Convergence (:mod:`tagnet.train.convergence`), judged after every epoch and
+    recorded (``converged``, ``converged_epoch`` in the epoch log, the result and a
+    sweep's ``record.json``): the run has converged when the best selection score
+    rose by at most ``converge_tol`` (metric units: top-1 0.02 = 2 points) over the
+    last ``converge_window`` epochs, each epoch counted by its lr relative to ``lr``
+    (so a flat cosine tail does not count), the lowest training loss fell by at
+    most ``converge_loss_tol`` times the loss of predicting the class frequencies
+    over the same window (the optimisation has settled), and the training loss is at
+    most ``1 - converge_fit`` times that loss (a head still on the initial plateau
+    has not converged). ``early_stop`` ends the run at
+    the first converged epoch; the lr schedule stays the one of ``epochs`` (a stopped
+    run is the first epochs of the unstopped one). Needs a selection split.
     """
 
     epochs: int = 60
@@ -181,6 +194,11 @@ class TrainConfig:
     compile: bool = False
     allow_test_selection: bool = False
     sweep_seeds: list | None = None
+    converge_window: float = 5.0
+    converge_tol: float = 0.01
+    converge_fit: float = 0.2
+    converge_loss_tol: float = 0.01
+    early_stop: bool = False
 
 
 @dataclass
@@ -349,6 +367,15 @@ _RANGES: tuple = (
     *((k, lambda v: v >= 0, "a finite number >= 0") for k in (
         "train.weight_decay", "train.min_lr", "train.momentum", "train.clip_grad_norm")),
     ("train.label_smoothing", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("train.converge_window", lambda v: v > 0, "a finite number > 0 (lr-weighted epochs, "
+     "e.g. train.converge_window=5)"),
+    ("train.converge_tol", lambda v: v >= 0, "a finite number >= 0 (selection-metric units, "
+     "e.g. train.converge_tol=0.02 for 2 points of top-1)"),
+    ("train.converge_loss_tol", lambda v: v >= 0, "a finite number >= 0 (a fraction of the "
+     "loss of predicting the class frequencies, e.g. train.converge_loss_tol=0.01)"),
+    ("train.converge_fit", lambda v: 0 <= v < 1, "a number in [0, 1) (e.g. "
+     "train.converge_fit=0.2: a training loss at most 0.8 x that of predicting the class "
+     "frequencies)"),
     ("data.flip", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
 )
 _OPTIONAL = {"train.max_steps_per_epoch", "data.short_side", "train.clip_grad_norm"}

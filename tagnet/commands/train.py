@@ -26,6 +26,12 @@ test/); a folder in use by another tagnet process is refused, naming it. A run n
 writes onto its inputs: --overwrite of a folder whose config.yaml or best.pth is the
 --config or model.weights of the new run is refused.
 A NaN or infinite loss stops the run (exit 1), keeping the last finite checkpoints.
+
+Every epoch judges convergence (log.jsonl and test/metrics.json: converged,
+converged_epoch): the best holdout score rose by at most train.converge_tol over
+the last train.converge_window epochs (weighted by their lr, so an annealed tail
+does not count) and the training loss is below (1 - train.converge_fit) x that
+of predicting the class frequencies. train.early_stop=true ends the run there.
 """
 
 

@@ -93,6 +93,7 @@ def run_variant(base: Config, variant: Variant, seed: int, output: Path,
         "run_dir": str(output), "train_time_s": round(time.time() - start, 1),
         "resumed": resume is not None,
         "parameters": result.get("parameters"), "best_epoch": (result["best"] or {}).get("epoch"),
+        "converged": result.get("converged"), "converged_epoch": result.get("converged_epoch"),
         **{k: v for k, v in test.items() if isinstance(v, (int, float))},
     }
     if order_pairs:

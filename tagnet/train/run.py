@@ -114,7 +114,13 @@ def clear_run(run_dir: str | Path) -> list[str]:
 
 def train(cfg: Config, resume: str | Path | None = None, *, data: RunData | None = None,
           evaluate_test: bool = True, overwrite: bool = False) -> dict:
-    """Train (or resume) a run; returns ``{"best", "last", "test", "run_dir"}``.
+    """Train (or resume) a run; returns ``{"best", "last", "converged", "converged_epoch",
+    "test", "run_dir", "parameters"}``.
+
+    ``converged`` (bool, ``None`` without a selection split) and ``converged_epoch`` (the
+    epoch from which the run counts as converged, else ``None``) follow the rule of
+    :mod:`tagnet.train.convergence` (``train.converge_*``); they are also in every epoch
+    record of ``log.jsonl`` and in ``test/metrics.json``.
 
     The run folder is locked for the run (:class:`~tagnet.train.lock.FolderLock`: a second
     process gets an error naming this one). A folder that already holds a run is refused
@@ -173,6 +179,13 @@ def train(cfg: Config, resume: str | Path | None = None, *, data: RunData | None
             logger.info(f"resumed from '{resume}' at epoch {trainer.epoch}, step "
                         f"{trainer.step_in_epoch} of the next")
         result = trainer.fit()
+        if result["converged"] is False:
+            logger.info(f"not converged after {trainer.epoch} epochs (train.converge_window="
+                        f"{cfg.train.converge_window:g}, converge_tol={cfg.train.converge_tol:g}"
+                        f", converge_loss_tol={cfg.train.converge_loss_tol:g}): the selection "
+                        "metric or the training loss was still moving, or the training loss is "
+                        "near that of predicting the class frequencies; train longer "
+                        "(train.epochs) or see log.jsonl", converged=False)
         result["run_dir"] = str(run_dir)
         result["parameters"] = n_params
         if evaluate_test and data.test is not None:
@@ -212,6 +225,7 @@ def evaluate_best(cfg: Config, trainer: Trainer, data: RunData, dist) -> dict:
         dist=dist, topk=cfg.eval.topk, tsne=cfg.eval.tsne,
         tsne_max_points=cfg.eval.tsne_max_points, title=f"{cfg.name} ({data.test_name})",
         extra={"split": data.test_name, "checkpoint": str(best), "epoch": epoch.get("epoch"),
+               "converged": trainer.converged, "converged_epoch": trainer.converged_epoch,
                "protocol": cfg.protocol or "tagnet",
                "protocol_deviations": protocol_deviations(cfg.to_dict()),
                **(record() if callable(record) else {})})
