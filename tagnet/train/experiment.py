@@ -88,9 +88,12 @@ def run_variant(base: Config, variant: Variant, seed: int, output: Path,
     start = time.time()
     result = train(cfg, resume, data=data, overwrite=True)  # the checks above decided
     test = result["test"]
+    import torch
+
     record = {
         "variant": variant.name, "seed": seed, "overrides": variant.overrides,
         "run_dir": str(output), "train_time_s": round(time.time() - start, 1),
+        "threads": torch.get_num_threads(),
         "resumed": resume is not None,
         "parameters": result.get("parameters"), "best_epoch": (result["best"] or {}).get("epoch"),
         "converged": result.get("converged"), "converged_epoch": result.get("converged_epoch"),
@@ -104,6 +107,49 @@ def run_variant(base: Config, variant: Variant, seed: int, output: Path,
     # written last and atomically: the run's "done" mark
     atomic_write(output / "record.json", json.dumps(record, indent=2) + "\n")
     return record
+
+
+def _run_in_worker(args: tuple) -> dict:
+    """One run in a worker process of :func:`run_variants` (one thread: see there)."""
+    import torch
+
+    torch.set_num_threads(1)
+    base, variant, seed, output, pairs, reuse = args
+    return run_variant(base, variant, seed, output, None, pairs, reuse=reuse)
+
+
+def run_variants(base: Config, tasks, data: RunData | None = None, order_pairs=(), *,
+                 reuse: bool = False, jobs: int = 1, on_done=None) -> list[dict]:
+    """Run ``tasks`` (``(variant, seed, output)`` triples) and return their records in order.
+
+    With ``jobs > 1`` the runs go to that many worker processes (spawned), each with one
+    thread: on a machine with ``jobs`` cores this is faster than one multi-threaded run
+    after another (``benchmarks/bench_run_cost.py`` measures it), and every run's result
+    is what a one-thread run gives, whatever the order or the number of workers (a run is
+    bit-identical only for the same thread count; ``record.json`` says which). ``on_done``
+    is called with ``(index, record)`` as runs finish.
+    """
+    tasks = list(tasks)
+    records: list[dict | None] = [None] * len(tasks)
+    if jobs <= 1 or len(tasks) <= 1:
+        for i, (variant, seed, output) in enumerate(tasks):
+            records[i] = run_variant(base, variant, seed, output, data, order_pairs, reuse=reuse)
+            if on_done:
+                on_done(i, records[i])
+        return records
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=jobs,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_run_in_worker, (base, v, seed, out, order_pairs, reuse)): i
+                   for i, (v, seed, out) in enumerate(tasks)}
+        for future in as_completed(futures):
+            i = futures[future]
+            records[i] = future.result()
+            if on_done:
+                on_done(i, records[i])
+    return records
 
 
 def order_pair_accuracy(predictions_csv: str | Path, pairs) -> float:
@@ -156,8 +202,12 @@ def order_chance(groups) -> float:
 
 def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference=None,
               run_equivalent: bool = False, tolerance: float = 1e-3, noise_floor: bool = True,
-              intervals: bool = True, reuse: bool = True, progress: bool = True) -> dict:
+              intervals: bool = True, reuse: bool = True, progress: bool = True,
+              jobs: int = 1) -> dict:
     """Train a sweep's variants over ``seeds`` and make its table (what ``tagnet ablate`` runs).
+
+    ``jobs`` > 1 trains the runs in that many one-thread worker processes
+    (:func:`run_variants`).
 
     .. code-block:: text
 
@@ -221,17 +271,18 @@ def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference
     keep = {v.name for v in noise or ()}  # a noise-floor run is trained even if equivalent
     todo = [v for v in variants if run_equivalent or v.name not in equivalent or v.name in keep]
     todo += extra
-    records, total = [], len(todo) * len(seeds)
-    for seed in seeds:
-        for v in todo:
-            print(f"[{len(records) + 1}/{total}] {v.name}, seed {seed}")
-            rec = run_variant(cfg, v, seed, output / slug(v.name) / f"seed{seed}", data, pairs,
-                              reuse=reuse)
-            records.append(rec)
-            done = " (finished earlier; --fresh retrains)" if rec.get("reused") else ""
-            extra_metric = (f"  order pairs {100 * rec['order_pair_top1']:.1f}"
-                            if "order_pair_top1" in rec else "")
-            print(f"    top-1 {100 * rec['top1']:.1f}{extra_metric}{done}")
+    tasks = [(v, seed, output / slug(v.name) / f"seed{seed}") for seed in seeds for v in todo]
+
+    def report(i, rec):
+        done = " (finished earlier; --fresh retrains)" if rec.get("reused") else ""
+        extra_metric = (f"  order pairs {100 * rec['order_pair_top1']:.1f}"
+                        if "order_pair_top1" in rec else "")
+        print(f"[{i + 1}/{len(tasks)}] {rec['variant']}, seed {rec['seed']}: top-1 "
+              f"{100 * rec['top1']:.1f}{extra_metric}{done}")
+
+    print(f"{len(tasks)} runs" + (f" in {jobs} worker processes of one thread" if jobs > 1
+                                  else ""))
+    records = run_variants(cfg, tasks, data, pairs, reuse=reuse, jobs=jobs, on_done=report)
     # when every class has order twins, the order-pair column would repeat top-1
     every = len({c for g in pairs for c in g}) == num_classes
     order_col = bool(pairs) and not every
@@ -272,5 +323,5 @@ def shared_data(cfg: Config) -> RunData:
     return build_run_data(cfg)
 
 
-__all__ = ["prepare_synthetic", "run_variant", "run_sweep", "order_pair_accuracy",
+__all__ = ["prepare_synthetic", "run_variant", "run_variants", "run_sweep", "order_pair_accuracy",
            "within_group_accuracy", "order_chance", "shared_data"]

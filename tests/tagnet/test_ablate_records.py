@@ -98,3 +98,28 @@ def test_a_run_saved_before_new_config_keys_is_still_reused(tmp_path):
     (run / "config.yaml").write_text(yaml.safe_dump(saved))
     with pytest.raises(ValueError, match="holds a run with another config"):
         run_variant(base, variant, 0, run, reuse=True)
+
+
+def test_two_worker_processes_give_the_runs_of_one_process_at_one_thread(tmp_path, capsys):
+    """-j 2 trains in two one-thread workers: each run equals the same run trained in the
+    main process at one thread, bit for bit (results depend on the thread count only)."""
+    import torch
+
+    common = ["ablate", "--config", "headroom", "--values", "B+TE", "--no-noise-floor",
+              "--seeds", "0", "1", "--quiet", f"data.root={tmp_path / 'data'}", *TINY]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main([*common, "-o", str(tmp_path / "one")]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert main([*common, "-o", str(tmp_path / "two"), "-j", "2"]) == 0
+    assert "2 runs in 2 worker processes of one thread" in capsys.readouterr().out
+    one, two = (json.loads((tmp_path / d / "ablation.json").read_text())["records"]
+                for d in ("one", "two"))
+    assert [r["threads"] for r in one + two] == [1, 1, 1, 1]
+    assert [(r["seed"], r["top1"]) for r in one] == [(r["seed"], r["top1"]) for r in two]
+    for seed in (0, 1):  # and the weights themselves
+        a, b = (torch.load(tmp_path / d / "B_TE" / f"seed{seed}" / "last.pth",
+                           weights_only=True)["model"] for d in ("one", "two"))
+        assert all(torch.equal(a[k], b[k]) for k in a)
