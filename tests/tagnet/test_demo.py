@@ -33,15 +33,15 @@ def build(cfg, overrides):
     return build_model(cfg, 8, load_weights=False).eval()
 
 
-def test_the_default_demo_builds_the_four_rows_on_the_benchmark_with_headroom():
+def test_the_default_demo_builds_the_ladder_on_the_benchmark_with_headroom():
     cfg, rows, seeds = demo.demo_config(parse())
     assert seeds == [0] and cfg.output_dir == "runs/demo"
     assert cfg.data.synth["benchmark"] == "paths" and cfg.model.arch == "tag_features"
     assert cfg.model.kwargs["backbone_kwargs"] == {"source": "framewise_tiny"}  # frozen, frame-wise
     assert [title for _, title, _ in rows] == [
-        "B (backbone only)", "B + TE", "TAG-Head (released)",
-        "graph head: GATv2 + max readout on tag", "same head, no graph"]
-    b, bte, released, graph, control = (build(cfg, ov).head for _, _, ov in rows)
+        "B (backbone only)", "B + TE", "TAG-Head (released)", "graph-only, no temporal edges",
+        "graph-only, tag (undirected)", "graph-only, tag_directed"]
+    b, bte, released, *ladder = (build(cfg, ov).head for _, _, ov in rows)
     assert b.encoder is None and b.pos_embed is None and b.topology.name == "none"
     assert bte.encoder is not None and bte.pos_embed is not None and bte.topology.name == "none"
     # the released head: APPNP (K=2, alpha=0.1) on the tag graph, then the mean
@@ -49,15 +49,19 @@ def test_the_default_demo_builds_the_four_rows_on_the_benchmark_with_headroom():
     assert (released.propagation.K, released.propagation.alpha) == (2, 0.1)
     assert isinstance(released.readout, MeanReadout)
     assert released.state_dict().keys() == bte.state_dict().keys()
-    # the graph head: GATv2 on tag, then the max; its control differs in the topology only
-    # (self loops, one edge type: the type embedding has one row instead of two)
-    for head, topology in ((graph, "tag"), (control, "none")):
+    # the ladder: one graph-only head (site code, attention inside frames, GATv2, max) on three
+    # graphs, from the same initial weights
+    for head, topology in zip(ladder, ("intra_frame", "tag", "tag_directed"), strict=True):
         assert isinstance(head.readout, MaxReadout) and head.topology.name == topology
-        assert head.propagation is None and type(head.operator).__name__ == "GraphOperator"
+        assert type(head.pos_embed).__name__ == "SitePositionalEncoding"
+        assert head.attention_mask.topology.name == "intra_frame"
         assert any(type(m).__name__ == "GATv2Conv" for m in head.operator.modules())
-    assert graph.state_dict().keys() == control.state_dict().keys()
-    assert sum(p.numel() for p in graph.parameters()) - \
-        sum(p.numel() for p in control.parameters()) == 16  # one 16-wide type embedding
+    first = ladder[0].state_dict()
+    for head in ladder[1:]:
+        assert all(torch.equal(first[k], v) for k, v in head.state_dict().items())
+    ceilings = demo.row_ceilings(cfg, prepare_synthetic(cfg, progress=False), rows)
+    assert [round(100 * ceilings[t][0], 1) for _, t, _ in rows] == [37.5, 100, 100, 37.5, 50,
+                                                                   100]
 
 
 def test_the_old_demo_and_the_seed_options():
@@ -84,7 +88,7 @@ def test_the_old_demo_and_the_seed_options():
 def tiny_demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     code = main(["demo", "--output", str(out), "--data-root", str(out / "data"), "--quiet",
-                 *TINY])
+                 "-j", "1", *TINY])
     assert code == 0
     return out
 
@@ -93,19 +97,21 @@ def test_a_tiny_demo_writes_the_report_with_every_row(tiny_demo):
     rep = tiny_demo / "report"
     titles = [t for _, t, _ in demo.BENCHMARKS["headroom"][1]]
     metrics = json.loads((rep / "metrics.json").read_text())
-    assert [m["variant"] for m in metrics["models"]] == titles
+    trained = [t for t in titles if t != "TAG-Head (released)"]  # = B + TE: not trained
+    assert [m["variant"] for m in metrics["models"]] == trained
+    assert metrics["ceilings"]["graph-only, tag (undirected)"][0] == 0.5
     assert metrics["chance"] == {"top1": 0.125, "within_group_top1": 0.375}
     # the equivalence check, on the built models: the released head computes B + TE
     assert metrics["equivalent"]["TAG-Head (released)"]["same_as"] == "B + TE"
     results = (rep / "results.md").read_text()
     for title in titles + ["chance"]:
         assert f"| {title}" in results, title
-    assert "| TAG-Head (released) (= B + TE)" in results
+    assert "| TAG-Head (released) (= B + TE) |" in results and "not trained" in results
     assert "The released TAG-Head equals B + TE here" in results
     assert "One seed." in results and "What this shows" in results
-    assert "The same head without the graph scores" in results
-    for name in ("tsne.png", "curves.png", *(f"confusion_{f}.png" for f, _, _ in
-                                              demo.BENCHMARKS["headroom"][1])):
+    assert "The topology ladder." in results and "no such head can score above 50.0%" in results
+    for name in ("tsne.png", "curves.png", *(f"confusion_{f}.png" for f, t, _ in
+                                              demo.BENCHMARKS["headroom"][1] if t in trained)):
         assert (rep / name).is_file(), name
     for m in metrics["models"]:
         assert 0 <= m["top1"] <= 1 and 0 <= m["within_group_top1"] <= 1
@@ -135,17 +141,18 @@ def test_b_pools_two_order_twins_to_the_same_features_in_the_demo_setting(tmp_pa
 
 def test_a_demo_over_seeds_gives_intervals_and_paired_contrasts(tmp_path, capsys):
     assert main(["demo", "--output", str(tmp_path), "--data-root", str(tmp_path / "data"),
-                 "--quiet", "--seeds", "0", "1", *TINY]) == 0
+                 "--quiet", "--seeds", "0", "1", "-j", "2", *TINY]) == 0
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    assert metrics["seeds"] == [0, 1] and len(metrics["models"]) == 10
+    assert metrics["seeds"] == [0, 1] and len(metrics["models"]) == 10  # 5 trained rows
     assert {m["run_dir"].rsplit("/", 1)[1] for m in metrics["models"]} == {"seed0", "seed1"}
+    assert metrics["machine"]["threads"] == [1]  # two workers of one thread
     rows = {r["variant"]: r for r in metrics["summary"]}
     assert rows["B + TE"]["seeds"] == [0, 1] and "low" in rows["B + TE"]["top1"]
-    assert "diff_low" in rows["graph head: GATv2 + max readout on tag"]["top1"]
+    assert "diff_low" in rows["graph-only, tag_directed"]["top1"]
+    assert rows["graph-only, tag (undirected)"]["ceiling"] == 0.5
     printed = capsys.readouterr().out
-    assert "Δ vs B + TE [95% CI]" in printed and "One seed." not in printed
-    assert "graph minus no graph: " in printed, printed
-    assert "paired by seed 95% interval" in printed or "the same score in every seed" in printed
+    assert "Δ vs graph-only, tag (undirected) [95% CI]" in printed and "One seed." not in printed
+    assert "tag_directed minus tag " in printed and "Holm-adjusted p" in printed, printed
 
 
 def write_predictions(path, pairs):
