@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
@@ -196,7 +195,7 @@ def _check_paths(args: argparse.Namespace) -> Path:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from tagnet.datasets.atomic import atomic_path, fsync_dir
+    from tagnet.datasets.atomic import atomic_path
     from tagnet.weights import save_weights
 
     if args.overrides and args.weights is None:
@@ -241,8 +240,8 @@ def run(args: argparse.Namespace) -> int:
                 checked = False
             written = [out.with_name(f.name) for f in files]
             for f in files[1:] + files[:1]:  # the external data first, the model last
-                os.replace(f, out.with_name(f.name))
-            fsync_dir(out.parent)
+                with atomic_path(out.with_name(f.name)) as tmp:
+                    f.rename(tmp)  # same folder: atomic_path then commits it onto the name
     names = " + ".join(str(w) for w in written)
     if not checked:
         print(f"wrote {names}; not checked: onnxruntime is not installed "
