@@ -14,7 +14,8 @@ from .lists import check_labels, check_not_empty, check_unique, read_lines
 
 log = logging.getLogger("tagnet.datasets")
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts")
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts",
+                    ".gif")  # what folder scans (predict, video folders, prepare) pick up
 CSV_COLUMNS = ("FileName", "Class", "TotalFrames", "ClassEncoded")
 #: Whose frame count the samplers read: the decoder's, or the list's ``TotalFrames``.
 FRAME_COUNTS = ("video", "list")

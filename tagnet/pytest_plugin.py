@@ -3,7 +3,9 @@
 Installing tagnet registers this module as a ``pytest11`` entry point, so
 every pytest run loads it. It imports nothing but pytest at load time: without
 ``--tagnet-topologies`` it adds no test items and costs nothing (torch and the
-graph code are imported only by a fixture that is used or by the option).
+graph code are imported only by a fixture that is used or by the option). It
+adds one warning filter to every run: the ``torch.jit.script`` FutureWarning
+that PyG's import triggers (:data:`JIT_SCRIPT_FILTER`).
 
 .. code-block:: text
 
@@ -53,12 +55,18 @@ def _import(name: str) -> None:
                                 f"{type(exc).__name__}: {exc}") from exc
 
 
+#: PyG 2.8 calls ``torch.jit.script`` at import, which torch 2.14 deprecates: a warning about
+#: PyG that no tagnet user can act on. ``import tagnet`` filters it, but pytest restores the
+#: warning filters around every test, so in a user's suite the import inside a test would show
+#: it again; an ini filter is applied by pytest itself, around every test.
+JIT_SCRIPT_FILTER = "ignore:`torch.jit.script` is deprecated:FutureWarning"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("filterwarnings", JIT_SCRIPT_FILTER)
     modules = config.getoption(_OPTION)
     if modules is None:
         return
-    # PyG 2.8 calls torch.jit.script at import, which torch deprecates; nothing a user can fix
-    config.addinivalue_line("filterwarnings", "ignore:`torch.jit.script` is deprecated")
     for name in modules:
         _import(name)
 

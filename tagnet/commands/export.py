@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 from tagnet.commands._common import add_weights_arguments, non_negative_float, weights_model
@@ -24,9 +25,11 @@ pt2 and onnx have a dynamic batch dimension (input `video`, output `logits`);
 after writing, the program runs on the example input (--video, else a seeded
 random clip) and on a batch of another size, and its logits must match the
 eager model's within --atol (ONNX needs `pip install tagnet[export]`:
-onnx, onnxscript, onnxruntime). The program is written to a temporary file and
-renamed onto --output only once it has passed that check: an export that fails
-it leaves the previous file at --output. safetensors writes the weights alone in
+onnx, onnxscript, onnxruntime). An ONNX model is one file whenever its weights
+fit (up to 1.5 GB); a larger one keeps them beside it in OUTPUT.data. The
+program is written to a temporary file and renamed onto --output only once it
+has passed that check: an export that fails it leaves the previous file at
+--output. safetensors writes the weights alone in
 tagnet's layout (loadable with --weights, or tagnet.weights.load_weights). The
 output may not be an input (the checkpoint, --weights, --config, --video).
 
@@ -123,8 +126,18 @@ def export_program(model, x, path: Path):
     return program
 
 
-def export_onnx(model, x, path: Path, opset: int = 18) -> None:
-    """Write an ONNX model (input ``video``, output ``logits``) with a dynamic batch."""
+def export_onnx(model, x, path: Path, opset: int = 18, external_data: bool | None = None
+                ) -> list[Path]:
+    """Write an ONNX model (input ``video``, output ``logits``) with a dynamic batch.
+
+    The weights go inside the one ``.onnx`` file whenever they fit (``external_data=None``:
+    up to torch's large-model threshold, 1.5 GB of initializers, below protobuf's 2 GB
+    limit); a larger model, or ``external_data=True``, keeps them in ``<path>.data`` beside
+    it, which the ``.onnx`` file names (so the two files travel together).
+
+    Returns:
+        list of Path: the files written, the model first.
+    """
     import torch
 
     if opset < 17:
@@ -136,9 +149,13 @@ def export_onnx(model, x, path: Path, opset: int = 18) -> None:
         raise RuntimeError("ONNX export needs onnx and onnxscript: pip install tagnet[export] "
                            "(onnx, onnxscript, onnxruntime)") from exc
     batch = torch.export.Dim("batch", min=1, max=4096)
-    torch.onnx.export(model, (x,), str(path), dynamo=True, opset_version=opset,
-                      input_names=["video"], output_names=["logits"],
-                      dynamic_shapes=({0: batch},))
+    program = torch.onnx.export(model, (x,), dynamo=True, opset_version=opset,
+                                input_names=["video"], output_names=["logits"],
+                                dynamic_shapes=({0: batch},))
+    path = Path(path)
+    program.save(str(path), external_data=external_data)
+    data = path.with_name(path.name + ".data")
+    return [path, data] if data.is_file() else [path]
 
 
 def onnx_logits(path: Path, x):
@@ -200,28 +217,41 @@ def run(args: argparse.Namespace) -> int:
     with torch.no_grad():
         want, want2 = model(x), model(x2)
     checked = True
-    # written under a temporary name, renamed onto --output only if it passes the check
-    with atomic_path(out, keep_suffix=True) as tmp:
-        if args.format == "pt2":
+    if args.format == "pt2":
+        # written under a temporary name, renamed onto --output only if it passes the check
+        with atomic_path(out, keep_suffix=True) as tmp:
             program = export_program(model, x, tmp)
             del program
             loaded = torch.export.load(str(tmp)).module()
             with torch.no_grad():
                 got, got2 = loaded(x), loaded(x2)
-        else:
-            export_onnx(model, x, tmp, args.opset)
+            err = _check_both(args, got, want, got2, want2)
+        written = [out]
+    else:
+        # ONNX names its external data file after the model file, so the export is written
+        # under the final names in a temporary folder beside --output and moved only once
+        # it has passed the check
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as folder:
+            files = export_onnx(model, x, Path(folder) / out.name, args.opset)
             try:
-                got, got2 = onnx_logits(tmp, x), onnx_logits(tmp, x2)
+                got, got2 = onnx_logits(files[0], x), onnx_logits(files[0], x2)
+                err = _check_both(args, got, want, got2, want2)
             except ImportError:
                 checked = False
-        if checked:
-            err = max(check_close(f"{args.format} export", got, want, args.atol),
-                      check_close(f"{args.format} export (batch {len(x2)})", got2, want2,
-                                  args.atol))
+            written = [out.with_name(f.name) for f in files]
+            for f in files[1:] + files[:1]:  # the external data first, the model last
+                with atomic_path(out.with_name(f.name)) as tmp:
+                    f.rename(tmp)  # same folder: atomic_path then commits it onto the name
+    names = " + ".join(str(w) for w in written)
     if not checked:
-        print(f"wrote {out}; not checked: onnxruntime is not installed "
+        print(f"wrote {names}; not checked: onnxruntime is not installed "
               "(pip install tagnet[export])")
         return 0
-    print(f"wrote {out}: logits match eager within {err:.2g} on batches of {len(x)} and "
+    print(f"wrote {names}: logits match eager within {err:.2g} on batches of {len(x)} and "
           f"{len(x2)} ({'--video ' + args.video if args.video else 'random clips'})")
     return 0
+
+
+def _check_both(args: argparse.Namespace, got, want, got2, want2) -> float:
+    return max(check_close(f"{args.format} export", got, want, args.atol),
+               check_close(f"{args.format} export (batch {len(got2)})", got2, want2, args.atol))
