@@ -235,7 +235,6 @@ def _build_plan(grid: TokenGrid, topology, kind: str) -> AttentionPlan:
 _PLANS = LRUCache(32, "attention plans")
 
 
-@torch.compiler.assume_constant_result
 def attention_plan(grid: TokenGrid | str | tuple, topology, kind: str = "self",
                    device=None) -> AttentionPlan:
     """The :class:`AttentionPlan` of a static ``topology`` on ``grid``, built once per key.
@@ -255,21 +254,27 @@ def attention_plan(grid: TokenGrid | str | tuple, topology, kind: str = "self",
         >>> attention_plan("8x7x7", "tag")
         AttentionPlan(grid=8x7x7, kind='self', blocks=1, neighbours=2, full=False)
     """
+    grid, topology = TokenGrid.parse(grid), get_topology(topology)
+    device = torch.device(device or "cpu")
+    return AttentionPlan(grid, *_plan_fields(grid, topology, kind, device))
+
+
+@torch.compiler.assume_constant_result  # torch.compile calls it eagerly: its tensors are constants
+def _plan_fields(grid: TokenGrid, topology, kind: str, device: torch.device) -> tuple:
+    """The plan's fields after ``grid`` (a tuple: what ``assume_constant_result`` can return)."""
     from torch.utils._python_dispatch import _disable_current_modes
 
-    grid, topology = TokenGrid.parse(grid), get_topology(topology)
     if kind not in PLAN_KINDS:
         raise ValueError(f"plan kind {kind!r} is unknown; known: {', '.join(PLAN_KINDS)}")
     if topology.dynamic:
         raise ValueError(f"topology {topology.name!r} has data-dependent edges; an attention "
                          "plan needs a static topology (use the dense/PyG reference path)")
-    device = torch.device(device or "cpu")
     with _disable_current_modes(), torch.device("cpu"), torch.inference_mode(False):
         cpu = _PLANS.get((grid, topology, kind, torch.device("cpu")),
                          lambda: _build_plan(grid, topology, kind))
-        if device.type == "cpu":
-            return cpu
-        return _PLANS.get((grid, topology, kind, device), lambda: cpu.to(device))
+        plan = cpu if device.type == "cpu" else \
+            _PLANS.get((grid, topology, kind, device), lambda: cpu.to(device))
+    return tuple(getattr(plan, f.name) for f in fields(plan))[1:]
 
 
 def _frame_view(x: Tensor, plan: AttentionPlan) -> Tensor:
@@ -321,8 +326,9 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, plan: AttentionPlan, *,
     if not typed and plan.nbr is None and plan.empty is None:  # blocks only: fused SDPA
         return _block_sdpa(q, k, v, plan, scale, dropout_p)
     W, D, K = plan.width, plan.degree, plan.num_types
-    if not W and not D:  # no query has a key: every output is 0
-        return torch.zeros_like(q)
+    if not W and not D:  # no query has a key: every output is 0, every input still used
+        used = [t.sum() for t in (q, k, v, type_key, type_value) if t is not None]
+        return torch.zeros_like(q) + 0 * sum(used)  # zero gradients, as PyG (and DDP) see them
     qs = q * scale
     bias = None if type_key is None else torch.einsum("bhnd,hkd->bhnk", qs, type_key)
     logits = []
@@ -338,7 +344,7 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, plan: AttentionPlan, *,
         logits.append(lb.view(B, h, N, W * P))
     if D:
         ks = k.index_select(2, plan.nbr.flatten()).view(B, h, N, D, d)
-        ls = (qs.unsqueeze(-2) @ ks.transpose(-1, -2)).squeeze(-2)  # (B, h, N, D)
+        ls = torch.linalg.vecdot(qs.unsqueeze(-2), ks)  # (B, h, N, D); no tiny matmuls
         if bias is not None:
             ls = ls + bias.gather(-1, plan.nbr_type.expand(B, h, N, D))
         if plan.nbr_valid is not None:
@@ -363,7 +369,7 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, plan: AttentionPlan, *,
     if D:
         an = a[..., W * P:]
         vs = v.index_select(2, plan.nbr.flatten()).view(B, h, N, D, d)
-        on = (an.unsqueeze(-2) @ vs).squeeze(-2)
+        on = torch.linalg.vecdot(an.unsqueeze(-2), vs.transpose(-1, -2))  # (B, h, N, d)
         out = on if out is None else out + on
         if type_value is not None:
             onehot = F.one_hot(plan.nbr_type, K).to(a.dtype)  # (N, D, K)
@@ -490,4 +496,4 @@ def resolve_attention(method: str, topology, grid: TokenGrid, q: Tensor | None =
 
 __all__ = ["allowed_pairs", "AttentionPlan", "attention_plan", "sparse_attention",
            "resolve_attention", "check_attention_method", "flex_attention_topology",
-           "flex_block_mask",           "flex_available", "ATTENTION_METHODS", "GATHER_COST"]
+           "flex_block_mask", "flex_available", "ATTENTION_METHODS", "GATHER_COST"]
