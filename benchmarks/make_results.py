@@ -297,6 +297,8 @@ GPU_COLUMNS = {
                  "loss_max_abs_diff", "skipped_steps", "finite", "error", "note"],
     "propagation": ["method", "mode", "grid", "B", "C", "K", "median_ms", "min_ms",
                     "max_abs_diff_vs_pyg_edge", "note"],
+    "graph_heads": ["head", "precision", "attention", "grid", "B", "median_ms", "min_ms",
+                    "peak_memory_mb", "note", "error"],
     "dataloader": ["workers", "clips", "frames", "source", "first_batch_s", "clips_per_s",
                    "clips_per_s_incl_start"],
 }

@@ -57,7 +57,9 @@ class EdgeLogits(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_l, x_r, table, att, src, dst, row, slope: float, chunk: int):
         E, H = src.numel(), x_l.size(1)
-        out = x_l.new_empty(E, H)
+        dtype = torch.promote_types(torch.promote_types(x_l.dtype, x_r.dtype),
+                                    torch.promote_types(table.dtype, att.dtype))  # as PyG's
+        out = x_l.new_empty(E, H, dtype=dtype)
         for s in range(0, E, chunk):
             z = x_l[src[s:s + chunk]] + x_r[dst[s:s + chunk]] + table[row[s:s + chunk]]
             out[s:s + chunk] = (F.leaky_relu(z, slope) * att).sum(-1)
@@ -82,12 +84,12 @@ class EdgeLogits(torch.autograd.Function):
             if g_a is not None:
                 g_a += (g * F.leaky_relu(z, slope)).sum(0, keepdim=True)
             gz = g * att * torch.full_like(z, slope).masked_fill_(z > 0, 1.0)  # LeakyReLU'
-            if g_l is not None:
-                g_l.index_add_(0, src[sl], gz)
+            if g_l is not None:  # (under autocast the inputs may be of another precision)
+                g_l.index_add_(0, src[sl], gz.to(g_l.dtype))
             if g_r is not None:
-                g_r.index_add_(0, dst[sl], gz)
+                g_r.index_add_(0, dst[sl], gz.to(g_r.dtype))
             if g_f is not None:
-                g_f.index_add_(0, row[sl], gz)
+                g_f.index_add_(0, row[sl], gz.to(g_f.dtype))
         return g_l, g_r, g_f, g_a, None, None, None, None, None
 
 
@@ -97,7 +99,7 @@ class WeightedGather(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, alpha, x, src, dst, num_nodes: int, chunk: int):
-        out = x.new_zeros(num_nodes, *x.shape[1:])
+        out = x.new_zeros(num_nodes, *x.shape[1:], dtype=torch.promote_types(alpha.dtype, x.dtype))
         for s in range(0, src.numel(), chunk):
             sl = slice(s, s + chunk)
             out.index_add_(0, dst[sl], alpha[sl].unsqueeze(-1) * x[src[sl]])
@@ -116,9 +118,9 @@ class WeightedGather(torch.autograd.Function):
             sl = slice(s, s + ctx.chunk)
             g = grad[dst[sl]]  # (c, H, d)
             if g_alpha is not None:
-                g_alpha[sl] = (g * x[src[sl]]).sum(-1)
+                g_alpha[sl] = (g * x[src[sl]]).sum(-1).to(g_alpha.dtype)
             if g_x is not None:
-                g_x.index_add_(0, src[sl], alpha[sl].unsqueeze(-1) * g)
+                g_x.index_add_(0, src[sl], (alpha[sl].unsqueeze(-1) * g).to(g_x.dtype))
         return g_alpha, g_x, None, None, None, None
 
 
