@@ -23,16 +23,20 @@ call (CPU; CUDA: peak allocated), temporaries included; saved MB: what autograd 
 The default run (a few minutes on one core) uses 8x7x7 for the operators and heads and
 16x7x7 for attention; ``--gym99`` adds the Gym99 grid 64x7x7 to attention, encoder and
 heads (about half an hour on one core), where the PyG references are skipped (their
-edge tensors alone exceed 10 GB).
+edge tensors alone exceed 10 GB); ``--grids`` names the grids instead.
 
 Example:
-    OMP_NUM_THREADS=1 python benchmarks/bench_attention.py --threads 1 --gym99
+    OMP_NUM_THREADS=1 python benchmarks/bench_attention.py --threads 1
+    OMP_NUM_THREADS=1 python benchmarks/bench_attention.py --threads 1 --parts attention heads \
+        --grids 64x7x7 --out benchmarks/bench_attention_gym99.json
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import statistics
+import time
 
 import torch
 import torch.nn.functional as F
@@ -63,16 +67,17 @@ ATTENTION_TOPOLOGIES = ("none", "temporal", "intra_frame", "tag", "tag_window", 
 
 
 def head_variants(grid: TokenGrid, C: int) -> dict:
-    """name -> TAGHead kwargs: the released head and every graph head."""
+    """name -> TAGHead kwargs: the released head and every graph head (cheapest last-but-one:
+    an interrupted --gym99 run keeps the cells with targets)."""
     return {
         "released (global encoder + APPNP)": {},
-        "attention_topology=intra_frame": dict(attention_topology="intra_frame"),
+        "operator=transformer (1 layer, tag)": dict(operator="transformer"),
         "attention_topology=tag": dict(attention_topology="tag"),
+        "attention_topology=intra_frame": dict(attention_topology="intra_frame"),
         "attention_topology=tag (dense reference)": dict(attention_topology="tag",
                                                          attention_method="dense"),
-        "operator=transformer (1 layer, tag)": dict(operator="transformer"),
-        "operator=gatv2 (1 layer, tag)": dict(operator="gatv2"),
         "operator=rgcn (1 layer, tag)": dict(operator="rgcn"),
+        "operator=gatv2 (1 layer, tag)": dict(operator="gatv2"),
     }
 
 
@@ -97,15 +102,31 @@ def operator_modules(C: int) -> dict:
 
 #: (row, step) pairs whose memory is measured after every timing (track_memory slows allocation)
 PENDING: list = []
+CHECKPOINT: list = []  # (path, payload) written after every cell
 
 
 def measure(row: dict, fn, args, device) -> dict:
-    """Time ``fn`` into ``row`` (its memory comes later, see :data:`PENDING`); returns ``row``."""
-    t = time_fn(fn, device=device, warmup=args.warmup, repeats=args.repeats,
+    """Time ``fn`` into ``row`` (its memory comes later, see :data:`PENDING`); returns ``row``.
+
+    Besides wall time, the process's CPU time per call (``cpu_ms``): with one thread it is
+    the compute itself, which other jobs on a shared machine inflate far less than wall time.
+    """
+    cpu = []
+
+    def timed():
+        t0 = time.process_time()
+        fn()
+        cpu.append((time.process_time() - t0) * 1e3)
+
+    t = time_fn(timed, device=device, warmup=args.warmup, repeats=args.repeats,
                 budget_s=args.cell_budget)
+    cpu = cpu[-t["repeats"]:]
     row.update(median_ms=t["median_ms"], min_ms=t["min_ms"], repeats=t["repeats"],
-               times_ms=t["times_ms"])
+               times_ms=t["times_ms"], cpu_ms=statistics.median(cpu),
+               cpu_times_ms=[round(c, 3) for c in cpu])
     PENDING.append((row, fn))
+    if CHECKPOINT:
+        write_json(*CHECKPOINT)  # partial results survive an interrupted run
     return row
 
 
@@ -130,9 +151,9 @@ def part_operators(args, device, B, C) -> list[dict]:
         row = measure({"operator": name, "grid": str(grid), "B": B, "C": C}, step, args, device)
         rows.append(row)
         print(f"  {name}: {row['median_ms']:,.1f} ms", flush=True)
-    base = rows[0]["median_ms"]
     for row in rows:
-        row["x_appnp_structured"] = row["median_ms"] / base
+        row["x_appnp_structured"] = row["median_ms"] / rows[0]["median_ms"]
+        row["cpu_x_appnp_structured"] = row["cpu_ms"] / rows[0]["cpu_ms"]
     return rows
 
 
@@ -142,7 +163,7 @@ def part_attention(args, device, B, grid) -> list[dict]:
     q0, k0, v0 = (torch.randn(B, h, grid.num_nodes, d, generator=gen).to(device)
                   for _ in range(3))
     rows = []
-    for name in ATTENTION_TOPOLOGIES:
+    for name in args.topologies:
         plan = attention_plan(grid, name, device=device)
         mask = allowed_pairs(grid, name, device=device)
         edges = get_topology(name).num_edges(grid)
@@ -166,6 +187,7 @@ def part_attention(args, device, B, grid) -> list[dict]:
             dense = next((r for r in rows if r["topology"] == row["topology"]
                           and r["method"] == "dense mask"), None)
             row["speedup_vs_dense"] = dense and dense["median_ms"] / row["median_ms"]
+            row["cpu_speedup_vs_dense"] = dense and dense["cpu_ms"] / row["cpu_ms"]
     return rows
 
 
@@ -191,6 +213,7 @@ def part_encoder(args, device, B, C, grid) -> list[dict]:
             dense = next(r for r in rows if r["topology"] == row["topology"]
                          and r["method"] == "dense")
             row["speedup_vs_dense"] = dense["median_ms"] / row["median_ms"]
+            row["cpu_speedup_vs_dense"] = dense["cpu_ms"] / row["cpu_ms"]
     return rows
 
 
@@ -209,9 +232,9 @@ def part_heads(args, device, B, C, grid) -> list[dict]:
         row = measure({"head": name, "grid": str(grid), "B": B, "C": C}, step, args, device)
         rows.append(row)
         print(f"  {name} at {grid}: {row['median_ms']:,.1f} ms", flush=True)
-    base = rows[0]["median_ms"]
     for row in rows:
-        row["x_released"] = row["median_ms"] / base
+        row["x_released"] = row["median_ms"] / rows[0]["median_ms"]
+        row["cpu_x_released"] = row["cpu_ms"] / rows[0]["cpu_ms"]
     return rows
 
 
@@ -220,7 +243,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--channels", type=int, default=512)
     parser.add_argument("--gym99", action="store_true",
-                        help="add the Gym99 grid 64x7x7 to attention, encoder and heads")
+                        help="run attention, encoder and heads at the Gym99 grid 64x7x7 too")
+    parser.add_argument("--grids", nargs="+", default=None,
+                        help="grids of the attention, encoder and heads parts (default: 16x7x7 "
+                             "for attention and encoder, 8x7x7 for heads; --gym99 adds 64x7x7)")
+    parser.add_argument("--topologies", nargs="+", default=list(ATTENTION_TOPOLOGIES),
+                        help="attention topologies of the attention part")
     parser.add_argument("--parts", nargs="+", default=["operators", "attention", "encoder",
                                                        "heads"],
                         choices=["operators", "attention", "encoder", "heads"])
@@ -232,46 +260,51 @@ def main() -> None:
     B, C = args.batch_size, args.channels
     torch.manual_seed(0)
     big = [TokenGrid(64, 7, 7)] if args.gym99 else []
+    grids = [TokenGrid.parse(g) for g in args.grids] if args.grids else None
     payload = {"benchmark": "Graph attention whose cost follows the edges (issue 28)",
                "machine": machine, "command": command_line(),
                "settings": {"B": B, "C": C, "mode": "train, dropout 0, fwd+bwd",
                             "repeats": args.repeats, "warmup": args.warmup}}
+    CHECKPOINT[:] = [args.out, payload]
     if "operators" in args.parts:
         print("operators at 8x7x7", flush=True)
         payload["operators"] = part_operators(args, device, B, C)
     if "attention" in args.parts:
         payload["attention"] = []
-        for grid in [TokenGrid(16, 7, 7), *big]:
+        for grid in grids or [TokenGrid(16, 7, 7), *big]:
             print(f"attention at {grid}", flush=True)
             payload["attention"] += part_attention(args, device, B, grid)
     if "encoder" in args.parts:
         payload["encoder"] = []
-        for grid in [TokenGrid(16, 7, 7), *big]:
+        for grid in grids or [TokenGrid(16, 7, 7), *big]:
             payload["encoder"] += part_encoder(args, device, B, C, grid)
     if "heads" in args.parts:
         payload["heads"] = []
-        for grid in [TokenGrid(8, 7, 7), *big]:
+        for grid in grids or [TokenGrid(8, 7, 7), *big]:
             payload["heads"] += part_heads(args, device, B, C, grid)
     print("peak memory of every cell", flush=True)
     measure_memory(device)
     for row in payload.get("operators", []):
         row["peak_mb_per_clip"] = row["peak_mb"] / B if row["peak_mb"] is not None else None
     if "operators" in payload:
-        print_table(payload["operators"], ["operator", "median_ms", "min_ms",
-                                           "x_appnp_structured", "peak_mb", "peak_mb_per_clip",
-                                           "saved_mb"], "operators (fwd+bwd, tag, 8x7x7)")
+        print_table(payload["operators"], ["operator", "median_ms", "cpu_ms",
+                                           "x_appnp_structured", "cpu_x_appnp_structured",
+                                           "peak_mb", "peak_mb_per_clip", "saved_mb"],
+                    "operators (fwd+bwd, tag, 8x7x7)")
     if "attention" in payload:
         print_table(payload["attention"], ["grid", "topology", "method", "edges_per_clip",
-                                           "keys_per_query", "median_ms", "min_ms",
-                                           "speedup_vs_dense", "peak_mb"],
+                                           "keys_per_query", "median_ms", "cpu_ms",
+                                           "speedup_vs_dense", "cpu_speedup_vs_dense",
+                                           "peak_mb"],
                     "encoder attention alone (q, k, v -> out; 8 heads, d 64)")
     if "encoder" in payload:
-        print_table(payload["encoder"], ["grid", "topology", "method", "median_ms", "min_ms",
-                                         "speedup_vs_dense", "peak_mb"],
+        print_table(payload["encoder"], ["grid", "topology", "method", "median_ms", "cpu_ms",
+                                         "speedup_vs_dense", "cpu_speedup_vs_dense", "peak_mb"],
                     "two encoder layers with attention_topology")
     if "heads" in payload:
-        print_table(payload["heads"], ["grid", "head", "median_ms", "min_ms", "x_released",
-                                       "peak_mb", "saved_mb"], "heads (fwd+bwd)")
+        print_table(payload["heads"], ["grid", "head", "median_ms", "cpu_ms", "x_released",
+                                       "cpu_x_released", "peak_mb", "saved_mb"],
+                    "heads (fwd+bwd)")
     write_json(args.out, payload)
 
 

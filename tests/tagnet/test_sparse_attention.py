@@ -20,6 +20,9 @@ from tagnet.propagation import (
 from tagnet.propagation.sparse_attention import flex_attention_topology
 
 STATIC = [n for n in list_topologies() if not get_topology(n).dynamic]
+# every static topology in float64 (1e-10), four of them in float32 (1e-5)
+CASES = [(n, torch.float64) for n in STATIC] + \
+    [(n, torch.float32) for n in ("tag", "lattice", "tag_dense", "global")]
 # a cube, one frame (no temporal edges at all) and a non-square grid
 GRIDS = [TokenGrid(3, 3, 3), TokenGrid(1, 2, 3), TokenGrid(4, 2, 3)]
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-10)}
@@ -99,11 +102,11 @@ def make_encoder(topology, grid, method, norm_first=False, dtype=torch.float64, 
     return GraphTransformerEncoder(layer, 2, topology, grid, method).to(dtype).eval()
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("grid", GRIDS, ids=str)
-def test_graph_encoder_structured_equals_the_dense_reference(grid, dtype):
-    """Eval mode (attention dropout off): forward and the gradients of tokens and parameters."""
-    for i, name in enumerate(STATIC):
+def test_graph_encoder_structured_equals_the_dense_reference(grid):
+    """Eval mode (attention dropout off): forward and the gradients of tokens and parameters,
+    post-norm and pre-norm layers alternately."""
+    for i, (name, dtype) in enumerate(CASES):
         ref = make_encoder(name, grid, "dense", norm_first=bool(i % 2), dtype=dtype)
         enc = make_encoder(name, grid, "structured", norm_first=bool(i % 2), dtype=dtype)
         assert enc.state_dict().keys() == ref.state_dict().keys()
@@ -136,10 +139,9 @@ def test_attention_dropout_is_inverted_dropout_on_the_allowed_weights():
 
 # ---- the typed plan: PyG's TransformerConv ---------------------------------------------------
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("grid", GRIDS, ids=str)
-def test_transformer_operator_structured_equals_pyg(grid, dtype):
-    for name in STATIC:
+def test_transformer_operator_structured_equals_pyg(grid):
+    for name, dtype in CASES:
         torch.manual_seed(0)
         ref = GraphOperator(name, 8, "transformer", num_layers=2, heads=2).to(dtype)
         op = copy.deepcopy(ref)
@@ -246,3 +248,25 @@ def test_graph_encoder_and_transformer_operator_export_and_compile():
     with torch.no_grad():
         compiled = torch.compile(model, backend="eager", fullgraph=True)
         torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+# ---- the head: attention_topology runs the structured path by default -------------------------
+
+def test_head_attention_topology_default_equals_the_dense_reference_and_loads_old_weights():
+    from tagnet import TAGHead
+
+    grid = TokenGrid(3, 2, 3)
+
+    def head(**kw):
+        torch.manual_seed(0)
+        return TAGHead(grid, 5, in_channels=16, num_heads=2, ffn_dim=24, dropout=0.5,
+                       attention_topology="tag", **kw).double().eval()
+
+    auto, dense = head(), head(attention_method="dense")
+    assert auto.encoder.resolved_method() == "structured"
+    released = TAGHead(grid, 5, in_channels=16, num_heads=2, ffn_dim=24)
+    assert list(auto.state_dict()) == list(released.state_dict())  # checkpoints load as before
+    dense.load_state_dict(auto.state_dict(), strict=True)
+    x = torch.randn(2, 16, *grid.shape, dtype=torch.float64, requires_grad=True)
+    assert_same(auto(x), dense(x), torch.float64, [x, *auto.parameters()],
+                [x, *dense.parameters()])
