@@ -67,8 +67,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from tagnet.graphs import Registry, TokenGrid, batch_graphs, get_topology
+from tagnet.graphs import Registry, TokenGrid, batch_graphs, get_topology, tile_edges
+from tagnet.graphs.batching import edge_template
 from tagnet.graphs.caching import is_tracing
+from tagnet.graphs.topology import check_edge_budget
 
 #: Layer builders ``fn(dim, num_edge_types, **kwargs) -> module(x, edge_index, edge_type)``.
 OPERATORS: Registry[Callable[..., nn.Module]] = Registry("operator")
@@ -159,10 +161,10 @@ class TypedGATv2(_TypedEdgeAttention):
     def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
         from tagnet.propagation.gatv2 import gatv2_chunked
 
-        if self.method == "pyg" or (self.method == "auto" and is_tracing(x)
-                                    and not torch.compiler.is_compiling()):
+        compiling = torch.compiler.is_dynamo_compiling() and not torch.compiler.is_exporting()
+        if self.method == "pyg" or (self.method == "auto" and is_tracing(x) and not compiling):
             return super().forward(x, edge_index, edge_type)
-        run = _eager_gatv2 if torch.compiler.is_compiling() else gatv2_chunked
+        run = _eager_gatv2 if compiling else gatv2_chunked  # torch.compile: a graph break
         return run(self.conv, x, edge_index, edge_type, self.type_embed.weight, self.chunk_size)
 
     @staticmethod
@@ -335,15 +337,25 @@ class GraphOperator(nn.Module):
             for layer, norm in zip(self.layers, self.norms, strict=True):
                 h = norm(h + self.dropout(layer.forward_grid(h, grid, self.topology).relu()))
             return h
-        graph = batch_graphs(x, grid, self.topology)
-        h, edge_index, edge_type = graph.x, graph.edge_index, graph.edge_type
+        if self.topology.dynamic:
+            graph = batch_graphs(x, grid, self.topology)
+            h, edge_index, edge_type = graph.x, graph.edge_index, graph.edge_type
+        else:  # batch_graphs' edges without a PyG Batch (which torch.compile cannot trace)
+            ei, et = edge_template(grid, self.topology, x.device)
+            check_edge_budget(ei.size(1) * B, f"{B} clips of topology {self.topology.name!r} "
+                                              f"on grid {grid}")
+            h, edge_index, edge_type = x.reshape(B * N, C), tile_edges(ei, N, B), et.repeat(B)
         for layer, norm in zip(self.layers, self.norms, strict=True):
             h = norm(h + self.dropout(layer(h, edge_index, edge_type).relu()))
         return h.view(B, N, C)
 
     def message_macs(self, num_nodes: int, num_edges: int) -> int:
         """Multiply-adds of the message passing itself (gathers, attention logits, weighted
-        sums) that a FLOP counter does not see; the layers' matmuls it does see."""
+        sums) that a FLOP counter does not see; the layers' matmuls it does see. Layers that
+        run on the grid (``transformer``'s structured path) compute their logits and sums as
+        matrix products the counter sees (all but the few gathered neighbour dot products)."""
+        if getattr(self.layers[0], "runs_on_grid", _no)(self.topology):
+            return 0
         count = getattr(type(self.layers[0]), "message_macs", None)
         return 0 if count is None else len(self.layers) * count(num_nodes, num_edges, self.dim)
 

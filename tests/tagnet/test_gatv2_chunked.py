@@ -94,3 +94,28 @@ def test_chunk_size():
     with pytest.raises(ValueError, match="operator 'gatv2' method 'fast' is unknown; known: "
                                          "auto, chunked, pyg"):
         GraphOperator("tag", 8, "gatv2", method="fast")
+
+
+def test_chunked_gatv2_under_torch_compile_and_export():
+    """torch.compile: the chunks run eagerly behind a graph break (same values and gradients);
+    torch.export: the PyG layer is traced (a Python loop over edge chunks cannot be)."""
+    grid = TokenGrid(2, 3, 3)
+    op, _ = pair("tag", dim=16, heads=2, dtype=torch.float32)
+    x = torch.randn(2, grid.num_nodes, 16, requires_grad=True)
+    ref = op(x, grid)
+    torch._dynamo.reset()
+    out = torch.compile(op, backend="eager")(x, grid)
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    torch.testing.assert_close(torch.autograd.grad(out.sum(), x)[0],
+                               torch.autograd.grad(ref.sum(), x)[0], rtol=0, atol=0)
+
+    class Wrap(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.op = op
+
+        def forward(self, x):
+            return self.op(x, grid)
+
+    program = torch.export.export(Wrap().eval(), (x.detach(),))
+    torch.testing.assert_close(program.module()(x.detach()), ref.detach(), rtol=1e-5, atol=1e-5)
