@@ -224,7 +224,7 @@ def check_graph_heads(cfg: dict, device: torch.device) -> list[dict]:
         head = TAGHead(grid, cfg["num_classes"], in_channels=C, dropout=0.0,
                        **cfg["head_kwargs"], **kwargs).to(device).train()
         resolve = getattr(head.encoder, "resolved_method", None)
-        probe = torch.empty(1, 1, C // head.encoder.layers[0].self_attn.num_heads, device=device)
+        probe = torch.empty(1, 1, C, device=device)  # tokens: the device is what counts
         for precision, dtype in PRECISIONS.items():
             row = {"head": name, "precision": precision, "grid": str(grid), "B": B, "C": C,
                    "attention": resolve(probe) if resolve else None}

@@ -138,8 +138,9 @@ class GraphTransformerEncoder(nn.TransformerEncoder):
 
     def resolved_method(self, x: Tensor | None = None) -> str:
         """The method that runs for tokens like ``x`` in the current mode."""
-        p = self.layers[0].self_attn.dropout if self.training else 0.0
-        return resolve_attention(self.method, self.topology, self.grid, x, p)
+        attn = self.layers[0].self_attn
+        p = attn.dropout if self.training else 0.0
+        return resolve_attention(self.method, self.topology, self.grid, x, p, attn.head_dim)
 
     def forward(self, src: Tensor, grid: TokenGrid | None = None) -> Tensor:
         grid = self.grid if grid is None else TokenGrid.parse(grid)

@@ -406,13 +406,13 @@ _BLOCK_MASKS = LRUCache(16, "flex block masks")
 _FLEX = {}
 
 
-def flex_available(q: Tensor) -> bool:
+def flex_available(device, head_dim: int) -> bool:
     """FlexAttention's compiled kernels apply: CUDA, a power-of-two head dim >= 16."""
-    d = q.size(-1)
-    if q.device.type != "cuda" or d < 16 or d & (d - 1):
+    d = head_dim
+    if torch.device(device).type != "cuda" or d < 16 or d & (d - 1):
         return False
     try:
-        import torch.nn.attention.flex_attention  # noqa: F401
+        from torch.nn.attention.flex_attention import flex_attention  # noqa: F401
     except ImportError:  # pragma: no cover - torch < 2.5
         return False
     return True
@@ -466,12 +466,12 @@ def check_attention_method(method: str) -> str:
     return method
 
 
-def resolve_attention(method: str, topology, grid: TokenGrid, q: Tensor | None = None,
-                      dropout_p: float = 0.0) -> str:
+def resolve_attention(method: str, topology, grid: TokenGrid, x: Tensor | None = None,
+                      dropout_p: float = 0.0, head_dim: int | None = None) -> str:
     """The method that runs: ``"structured"``, ``"flex"`` or ``"dense"`` (module docstring).
 
-    ``q`` (any tensor on the tokens' device with the head dim last) lets ``auto``
-    look at the device; ``dropout_p`` is the attention dropout of this call (0 in
+    ``x`` (the tokens, or any tensor on their device) and ``head_dim`` let ``auto``
+    consider FlexAttention; ``dropout_p`` is the attention dropout of this call (0 in
     eval mode). ``auto`` takes ``flex`` only on CUDA, in eager mode and without
     attention dropout (FlexAttention has none); under ``torch.compile`` and export it
     takes ``structured`` (plain tensor ops). Explicit methods that cannot run raise.
@@ -489,7 +489,8 @@ def resolve_attention(method: str, topology, grid: TokenGrid, q: Tensor | None =
                          "use 'structured' or 'auto', or run in eval mode / with dropout=0")
     if method != "auto":
         return method
-    if (q is not None and flex_available(q) and dropout_p == 0 and not is_tracing(q)):
+    if (x is not None and head_dim is not None and flex_available(x.device, head_dim)
+            and dropout_p == 0 and not is_tracing(x)):
         return "flex"
     return "structured" if attention_plan(grid, topology).cheaper_than_dense() else "dense"
 
