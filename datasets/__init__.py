@@ -20,7 +20,7 @@ from .haa500 import HAA500
 from .probe import VideoInfo, probe
 from .sampling import multi_clip_indices, segment_indices, uniform_indices
 from .skips import SkipSummary
-from .transforms import test_transform, train_transform
+from .transforms import MultiCropTransform, test_transform, train_transform
 from .video import VideoDecodeError, VideoDecodeWarning, VideoNotFoundError
 
 __all__ = [
@@ -49,5 +49,6 @@ __all__ = [
     "segment_indices",
     "test_transform",
     "train_transform",
+    "MultiCropTransform",
     "uniform_indices",
 ]

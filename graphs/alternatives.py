@@ -10,22 +10,31 @@ one assumption:
     temporal_window(k)   same site, 1 <= |dt| <= k                        (longer time links)
     temporal_dense       every site of t <-> every site of t +- 1         (is alignment needed?)
     global               all ordered pairs of the clip                    (no structure)
-    random(reference)    degree-preserving rewiring of a reference graph  (a control)
+    random(reference)    degree-preserving rewiring of a reference graph  (a control, one type;
+                         typed controls: tagnet.graphs.controls)
+
+Naming, for configs (``model.kwargs.topology=...``) and the command line: an
+edge-set name is a one-type topology of those edges alone (``temporal_window:2``,
+like ``temporal``); the ``tag_*`` names add the intra-frame clique first
+(``tag_window:k`` = ``intra_frame+temporal_window:k``, ``tag_dense``, and
+``tag_directed:k`` in :mod:`tagnet.graphs.directed`). Where the graph is the only
+path across time (an encoder attending within frames), use the ``tag_*`` forms.
+``tag_window`` alone keeps its old meaning, ``k = 2``.
 
 All builders are vectorised, return ``[2, E]`` long tensors with source in
-row 0, and never add self loops. :func:`parse_topology` turns a string such as
-``"intra_frame+temporal_window:k=2"`` into a :class:`Topology`.
+row 0, and never add self loops. :func:`~tagnet.graphs.topology.parse_topology`
+(re-exported here) turns a string such as ``"intra_frame+temporal_window:2"`` into
+a :class:`Topology`; ``tag_window:k`` is the clique plus ``temporal_window(k)``.
 """
 from __future__ import annotations
-
-import inspect
 
 import torch
 from torch import Tensor
 
-from .edge_sets import EDGE_SETS, EdgeSet, FunctionEdgeSet, get_edge_set, register_edge_set
+from .edge_sets import get_edge_set, register_edge_set
 from .grid import TokenGrid
-from .topology import TOPOLOGIES, Topology, get_topology, register_topology
+from .rewire import degree_preserving_rewire
+from .topology import get_topology, parse_topology, register_topology, register_topology_family
 
 _OFFSETS = {
     4: [(-1, 0), (0, -1), (0, 1), (1, 0)],
@@ -103,52 +112,6 @@ def global_edges(grid: TokenGrid) -> Tensor:
     return torch.stack([src[keep], dst[keep]])
 
 
-def degree_preserving_rewire(edge_index: Tensor, num_nodes: int, rounds: int = 20,
-                             generator: torch.Generator | None = None) -> Tensor:
-    r"""Randomise an undirected simple graph keeping every node's degree (double edge swaps).
-
-    Each round pairs up the undirected edges at random and proposes, for every
-    pair :math:`\{a,b\}, \{c,d\}`, the swap to :math:`\{a,d\}, \{c,b\}` (the
-    second edge is flipped with probability 1/2). Swaps that would create a
-    self loop, an edge already present, or an edge proposed twice are
-    rejected, so the result stays simple and every degree is unchanged
-    (Maslov & Sneppen, 2002). All swaps of a round run at once.
-
-    Args:
-        edge_index (Tensor): a symmetric edge list ``[2, E]`` (both directions).
-        num_nodes (int): number of nodes.
-        rounds (int): swap rounds; each attempts one swap per two undirected edges.
-        generator (torch.Generator, optional): source of randomness.
-
-    Returns:
-        The rewired edges in both directions, sorted by (source, target).
-    """
-    u, v = edge_index[:, edge_index[0] < edge_index[1]]
-    u, v = u.clone(), v.clone()
-    E, half = u.numel(), u.numel() // 2
-    for _ in range(rounds if half else 0):
-        perm = torch.randperm(E, generator=generator)
-        i, j = perm[:half], perm[half:2 * half]
-        flip = torch.rand(half, generator=generator) < 0.5
-        a, b = u[i], v[i]
-        c, d = torch.where(flip, v[j], u[j]), torch.where(flip, u[j], v[j])
-        k1 = torch.minimum(a, d) * num_nodes + torch.maximum(a, d)
-        k2 = torch.minimum(c, b) * num_nodes + torch.maximum(c, b)
-        ok = (a != d) & (c != b) & (k1 != k2)
-        existing = u * num_nodes + v
-        ok &= ~torch.isin(k1, existing) & ~torch.isin(k2, existing)
-        keys = torch.cat([k1[ok], k2[ok]])
-        uniq, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
-        clash = counts[inverse] > 1
-        ok_idx = ok.nonzero().flatten()
-        ok[ok_idx[clash[:ok_idx.numel()] | clash[ok_idx.numel():]]] = False
-        u[i[ok]], v[i[ok]] = torch.minimum(a, d)[ok], torch.maximum(a, d)[ok]
-        u[j[ok]], v[j[ok]] = torch.minimum(c, b)[ok], torch.maximum(c, b)[ok]
-    src, dst = torch.cat([u, v]), torch.cat([v, u])
-    order = torch.argsort(src * num_nodes + dst)
-    return torch.stack([src[order], dst[order]])
-
-
 @register_edge_set("random", symmetric=True)
 def random_edges(grid: TokenGrid, reference: str = "tag", seed: int = 0,
                  rounds: int = 20) -> Tensor:
@@ -173,77 +136,33 @@ def random_edges(grid: TokenGrid, reference: str = "tag", seed: int = 0,
     return degree_preserving_rewire(edge_index, N, rounds, generator)
 
 
-def _parse_value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
-def _check_params(edge_set: EdgeSet, spec: str) -> None:
-    if isinstance(edge_set, FunctionEdgeSet):
-        try:
-            inspect.signature(edge_set.fn).bind(None, **edge_set.params)
-        except TypeError:
-            names = list(inspect.signature(edge_set.fn).parameters)[1:]
-            raise ValueError(
-                f"edge set {edge_set.name!r} in {spec!r} takes parameters "
-                f"({', '.join(names) or 'none'}); got {edge_set.params}") from None
-
-
-def parse_topology(spec: str | Topology) -> Topology:
-    """Make a topology from a string: a registered name or a ``+``-joined list of edge sets.
-
-    Grammar: ``SPEC := PART ("+" PART)*``, ``PART := NAME [":" KEY=VALUE ("," KEY=VALUE)*]``.
-    ``NAME`` is an edge set (with optional parameters) or a registered topology
-    (its edge sets are spliced in). Values are read as int, float, true/false or text.
-
-    Example:
-        >>> parse_topology("intra_frame+temporal_window:k=2").edge_types
-        ('intra_frame', 'temporal_window')
-        >>> parse_topology("tag+knn_feature:k=4").edge_types
-        ('intra_frame', 'temporal', 'knn_feature')
-    """
-    if isinstance(spec, Topology):
-        return spec
-    spec = spec.strip()
-    if spec in TOPOLOGIES:
-        return get_topology(spec)
-    edge_sets: list[EdgeSet] = []
-    for part in spec.split("+"):
-        name, _, args = (s.strip() for s in part.partition(":"))
-        params = {}
-        for item in filter(None, (a.strip() for a in args.split(","))):
-            key, eq, value = (s.strip() for s in item.partition("="))
-            if not eq or not key:
-                raise ValueError(f"parameter {item!r} in topology {spec!r} is not KEY=VALUE, "
-                                 "e.g. 'temporal_window:k=2'")
-            params[key] = _parse_value(value)
-        if name in EDGE_SETS:
-            try:
-                edge_set = get_edge_set(name, **params)
-            except TypeError as exc:
-                raise ValueError(f"edge set {name!r} in {spec!r}: {exc}") from None
-            _check_params(edge_set, spec)
-            edge_sets.append(edge_set)
-        elif name in TOPOLOGIES and not params:
-            edge_sets.extend(get_topology(name).edge_sets)
-        else:
-            where = "" if name == spec else f" in {spec!r}"
-            raise ValueError(
-                f"topology or edge set {name!r}{where} is unknown; topologies: "
-                f"{', '.join(TOPOLOGIES.names())}; edge sets (join with '+', parameters "
-                f"after ':'): {', '.join(EDGE_SETS.names())}")
-    return Topology(edge_sets, name=spec)
-
+# edge counts known before building: Topology.edges checks them against the memory budget,
+# `tagnet topology` against its size limit
+spatial_grid.num_edges = lambda grid, neighbours=4: grid.T * (
+    2 * (grid.H * (grid.W - 1) + (grid.H - 1) * grid.W)
+    + (4 * (grid.H - 1) * (grid.W - 1) if neighbours == 8 else 0))
+temporal_window.num_edges = lambda grid, k=1: sum(
+    2 * (grid.T - d) * grid.num_sites for d in range(1, min(k, grid.T - 1) + 1))
+temporal_dense.num_edges = lambda grid: 2 * (grid.T - 1) * grid.num_sites ** 2
+global_edges.num_edges = lambda grid: grid.num_nodes * (grid.num_nodes - 1)
+# the reference's count: exact unless two of its edge sets share edges (then an upper bound)
+random_edges.num_edges = lambda grid, reference="tag", seed=0, rounds=20: get_topology(
+    reference).num_edges(grid)
 
 register_topology("spatial_grid", ["spatial_grid"])
 register_topology("lattice", ["spatial_grid", "temporal"])
-register_topology("tag_window", Topology(["intra_frame", get_edge_set("temporal_window", k=2)],
-                                         name="tag_window"))
+
+
+@register_topology_family("tag_window")
+def tag_window(k: int = 2) -> list:
+    """``tag_window:k``: the intra-frame clique and same-site links up to ``k`` frames apart."""
+    return ["intra_frame", get_edge_set("temporal_window", k=k)]
+
+
 register_topology("tag_dense", ["intra_frame", "temporal_dense"])
 register_topology("temporal_dense", ["temporal_dense"])
 register_topology("global", ["global"])
 register_topology("random", ["random"])
+
+__all__ = ["spatial_grid", "temporal_window", "temporal_dense", "global_edges",
+           "degree_preserving_rewire", "random_edges", "tag_window", "parse_topology"]

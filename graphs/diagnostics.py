@@ -22,10 +22,9 @@ import torch
 from torch import Tensor
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from .alternatives import parse_topology
 from .batching import batch_graphs
 from .grid import TokenGrid
-from .topology import Topology, get_topology
+from .topology import Topology, get_topology, parse_topology
 
 
 def resolve(topology) -> Topology:
@@ -398,7 +397,9 @@ class MeanReadoutEquivalence:
                     f"within tolerance {self.tol:g} (pooled features move by at most "
                     f"{self.deviation:.2g} x the mean token norm)")
         return (head + f": under the mean readout this topology is NOT equivalent to no graph "
-                f"(beyond tolerance {self.tol:g}); it is a fixed reweighting of the tokens")
+                f"(beyond tolerance {self.tol:g}): it reweights the tokens by up to "
+                f"{100 * self.deviation:.3g}% (w within 1 +- {self.deviation:.2g}), so pooled "
+                f"features move by at most {self.deviation:.2g} x the mean token norm")
 
 
 def mean_readout_equivalence(topology, grid, K: int = 2, alpha: float = 0.1, tokens=None,

@@ -33,7 +33,9 @@ class EdgeSet:
     ``b * N`` for clip ``b``.
 
     ``symmetric = True`` promises that every edge's reverse is in the set too;
-    :mod:`tagnet.graphs.testing` checks the promise (``None``: no promise).
+    :mod:`tagnet.graphs.testing` checks the promise. ``False`` declares a directed
+    edge set (``temporal_forward``), ``None`` makes no promise; neither is checked
+    for reverse edges.
     """
 
     name: str = "edge_set"
@@ -70,6 +72,8 @@ class FunctionEdgeSet(EdgeSet):
         self.name = name
         self.fn = fn
         self.params = params
+        # the declaration travels with the function (see register_edge_set)
+        self.symmetric = getattr(fn, "symmetric", None)
 
     def build(self, grid: TokenGrid, x: Tensor | None = None) -> Tensor:
         return self.fn(grid, **self.params)
@@ -91,13 +95,27 @@ class FunctionEdgeSet(EdgeSet):
         return hash((self.name, tuple(sorted(self.params.items()))))
 
 
+def _declare(obj, name: str, symmetric: bool | None) -> None:
+    """Refuse a declaration that contradicts the one ``obj`` already carries."""
+    declared = getattr(obj, "symmetric", None)
+    if symmetric is not None and declared is not None and declared != symmetric:
+        raise ValueError(f"cannot register {obj!r} as edge set {name!r} with "
+                         f"symmetric={symmetric}: it is already declared symmetric={declared}")
+
+
 def register_edge_set(name: str, fn_or_cls=None, *, symmetric: bool | None = None):
     """Register an edge-set builder under ``name``; usable as a decorator.
 
     ``fn_or_cls`` is either a pure function ``fn(grid, **params) -> edge_index``
     or an :class:`EdgeSet` subclass (its constructor takes the parameters).
-    ``symmetric=True`` declares that the edges of a function come in both
-    directions (a subclass sets its ``symmetric`` attribute instead).
+    ``symmetric=True`` declares that the edges come in both directions,
+    ``symmetric=False`` that they need not (directed edge sets).
+
+    The declaration is recorded on the function or class itself (its
+    ``symmetric`` attribute), so every way of naming the edge set keeps it: the
+    registered name, the object (``get_edge_set(fn)``, ``Topology([fn])``,
+    :mod:`tagnet.graphs.testing`) and ``MODULE:ATTR`` in ``tagnet topology check``.
+    A declaration that contradicts the object's own raises ``ValueError``.
 
     Example:
         >>> @register_edge_set("first_frame_star")
@@ -111,23 +129,45 @@ def register_edge_set(name: str, fn_or_cls=None, *, symmetric: bool | None = Non
             factory = obj
         elif callable(obj):
             def factory(**params):
-                edge_set = FunctionEdgeSet(name, obj, **params)
-                edge_set.symmetric = symmetric
-                return edge_set
+                return FunctionEdgeSet(name, obj, **params)
+
+            factory.fn = obj
         else:
             raise TypeError(f"cannot register {obj!r} as edge set {name!r}")
+        _declare(obj, name, symmetric)
         EDGE_SETS.register(name, factory)
+        if symmetric is not None:
+            obj.symmetric = symmetric
         return obj
 
     return wrap if fn_or_cls is None else wrap(fn_or_cls)
 
 
-def get_edge_set(name_or_obj: str | EdgeSet, **params) -> EdgeSet:
-    """Resolve an edge set: a registered name (with optional parameters) or an object."""
+def registered_name(fn: Callable) -> str | None:
+    """The name a function was registered under with :func:`register_edge_set` (else None)."""
+    for name in EDGE_SETS:
+        if getattr(EDGE_SETS.get(name), "fn", None) is fn:
+            return name
+    return None
+
+
+def get_edge_set(name_or_obj: str | EdgeSet | Callable, **params) -> EdgeSet:
+    """Resolve an edge set: a registered name, an object, a class or a builder function.
+
+    Parameters go to the registered builder (or the class, or the function). A
+    function that was registered resolves to its registered edge set (name and
+    declared ``symmetric`` flag included); any other function ``grid ->
+    edge_index`` becomes a :class:`FunctionEdgeSet` named after it.
+    """
     if isinstance(name_or_obj, EdgeSet):
         if params:
             raise ValueError(f"parameters {params} given with an EdgeSet object {name_or_obj!r}")
         return name_or_obj
+    if inspect.isclass(name_or_obj) and issubclass(name_or_obj, EdgeSet):
+        return name_or_obj(**params)
+    if callable(name_or_obj):
+        name = registered_name(name_or_obj) or getattr(name_or_obj, "__name__", "edge_set")
+        return FunctionEdgeSet(name, name_or_obj, **params)
     return EDGE_SETS.get(name_or_obj)(**params)
 
 

@@ -31,6 +31,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self.version = 0  # bumped by every change, so that caches of lookups can tell
 
     def register(self, name: str, obj: T, *, override: bool = False) -> T:
         if not isinstance(name, str) or not name:
@@ -41,6 +42,7 @@ class Registry(Generic[T]):
                 "or pass override=True"
             )
         self._items[name] = obj
+        self.version += 1
         return obj
 
     def decorator(self, name: str | None = None) -> Callable[[T], T]:
@@ -62,6 +64,7 @@ class Registry(Generic[T]):
 
     def unregister(self, name: str) -> T:
         self.get(name)
+        self.version += 1
         return self._items.pop(name)
 
     def names(self) -> list[str]:

@@ -8,7 +8,9 @@ edge or node:
 .. code-block:: text
 
     assert_valid_edge_set(edge_set)      [2, E] long, ids in range, no self loops, no duplicates,
-                                         symmetric if declared, deterministic, no loop over nodes
+                                         symmetric if declared (however the edge set is named:
+                                         registered name, object, function, MODULE:ATTR),
+                                         deterministic, no loop over nodes
     assert_valid_topology(topology)      every edge set above; edge type = position of the edge
                                          set; one positive weight per type
     assert_batch_equivalent(topo, grid)  batch_graphs == Batch.from_data_list of per-clip graphs
@@ -36,7 +38,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .edge_sets import EdgeSet, FunctionEdgeSet, get_edge_set
+from .edge_sets import EdgeSet, get_edge_set
 from .grid import TokenGrid
 from .topology import Topology
 
@@ -54,10 +56,9 @@ def _tokens(grid: TokenGrid, batch_size: int = _BATCH, channels: int = _CHANNELS
 
 
 def _as_edge_set(edge_set) -> EdgeSet:
-    if isinstance(edge_set, (str, EdgeSet)):
+    # one resolver for names, objects, classes and functions: each keeps its declared flags
+    if isinstance(edge_set, (str, EdgeSet)) or callable(edge_set):
         return get_edge_set(edge_set)
-    if callable(edge_set):
-        return FunctionEdgeSet(getattr(edge_set, "__name__", "edge_set"), edge_set)
     raise TypeError(f"expected an edge-set name, an EdgeSet or a function grid -> edge_index, "
                     f"got {edge_set!r}")
 
@@ -172,8 +173,7 @@ def _check_edge_set(edge_set: EdgeSet, grids, symmetric, label: str,
                     vectorised: bool) -> list[TokenGrid]:
     """The edge-set contract; returns the grids the edge set accepted."""
     if symmetric is None:
-        symmetric = bool(getattr(edge_set, "symmetric", None)
-                         or getattr(getattr(edge_set, "fn", None), "symmetric", None))
+        symmetric = bool(edge_set.symmetric)
     B = _BATCH if edge_set.dynamic else 1
     checked, declined = [], []
     for grid in _grids(grids):

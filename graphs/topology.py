@@ -1,19 +1,32 @@
-"""Topologies: ordered unions of typed edge sets, and their registry."""
+"""Topologies: ordered unions of typed edge sets, their registry and the names that make them.
+
+A topology is named by a registered name (``"tag"``), by a parametrised
+topology (a *family*: ``"tag_directed:2"``, ``"random_temporal:tag"``) or by a
+spec of edge sets joined with ``+`` (``"intra_frame+temporal_window:k=2"``);
+:func:`get_topology` accepts all three, so a config's ``model.kwargs.topology``
+can be any of them. The grammar is in :mod:`tagnet.graphs.spec`.
+"""
 from __future__ import annotations
 
+import inspect
 import math
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from .caching import LRUCache, is_tracing
-from .edge_sets import EdgeSet, get_edge_set
+from .edge_sets import EDGE_SETS, EdgeSet, get_edge_set
 from .grid import TokenGrid
 from .registry import Registry
+from .spec import SpecPart, bind_params, split_spec
 
 TOPOLOGIES: Registry[Topology] = Registry("topology")
+#: Parametrised topologies: ``builder(**params) -> Topology or list of edge sets``.
+FAMILIES: Registry[Callable[..., object]] = Registry("topology family")
+_PARSED = LRUCache(64, "parsed topology specs")
 
 #: Largest edge list (bytes of ``edge_index`` + ``edge_type``, 24 per edge) a grid or a batch
 #: may allocate; the environment variable ``TAGNET_EDGE_MEMORY_BUDGET`` (bytes) overrides it.
@@ -206,17 +219,135 @@ def register_topology(
     return TOPOLOGIES.register(name, topology)
 
 
-def get_topology(name_or_obj: str | Topology | EdgeSet | Sequence[str | EdgeSet]) -> Topology:
-    """Resolve a topology: a registered name, a Topology, an EdgeSet or a list of edge sets.
+def register_topology_family(name: str, builder: Callable | None = None):
+    """Register a parametrised topology ``builder(**params)`` under ``name``; a decorator too.
 
-    Unknown names raise ``ValueError`` listing the registered topologies.
+    The builder returns a :class:`Topology` or a list of edge sets. ``NAME:ARGS``
+    in a spec calls it (``tag_directed:2`` -> ``builder(2)``); when every parameter
+    has a default, ``builder()`` is also registered as the topology ``name``, so
+    the plain name, :func:`list_topologies` and the contract checks see it.
+
+    Example:
+        >>> @register_topology_family("tag_skip")  # doctest: +SKIP
+        ... def tag_skip(k: int = 2):
+        ...     return ["intra_frame", get_edge_set("temporal_window", k=k)]
+    """
+
+    def wrap(fn):
+        if name in FAMILIES or name in TOPOLOGIES:
+            raise ValueError(f"topology {name!r} is already registered; pick another name")
+        params = inspect.signature(fn).parameters.values()
+        if all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in params):
+            default = get_topology(fn())
+            register_topology(name, Topology(default.edge_sets, name=name,
+                                             weights=default.weights))
+        FAMILIES.register(name, fn)
+        return fn
+
+    return wrap if builder is None else wrap(builder)
+
+
+def list_topology_families() -> list[str]:
+    """Names of the parametrised topologies (``NAME:ARGS`` in a spec)."""
+    return FAMILIES.names()
+
+
+def _unknown(name: str, where: str) -> ValueError:
+    families = ", ".join(f"{n}:{','.join(inspect.signature(FAMILIES.get(n)).parameters)}"
+                         for n in FAMILIES.names())
+    return ValueError(
+        f"topology or edge set {name!r}{where} is unknown; topologies: "
+        f"{', '.join(TOPOLOGIES.names())}; parametrised topologies: {families or 'none'}; "
+        f"edge sets (join with '+', parameters after ':'): {', '.join(EDGE_SETS.names())}")
+
+
+def _resolve_part(part: SpecPart, spec: str) -> Topology:
+    """The topology one part of ``spec`` names (edge sets and weights)."""
+    where = "" if part.text == spec else f" in {spec!r}"
+    given = bool(part.args or part.kwargs)
+    if part.name in EDGE_SETS:
+        factory = EDGE_SETS.get(part.name)
+        fn = getattr(factory, "fn", None)  # a registered function; else an EdgeSet class
+        params = bind_params(fn or factory, part, f"edge set {part.name!r}{where}",
+                             skip=1 if fn is not None else 0)
+        return Topology([get_edge_set(part.name, **params)])
+    if part.name in TOPOLOGIES and not given:
+        return TOPOLOGIES.get(part.name)
+    if part.name in FAMILIES:
+        builder = FAMILIES.get(part.name)
+        out = builder(**bind_params(builder, part, f"topology {part.name!r}{where}"))
+        return out if isinstance(out, Topology) else Topology(out)
+    if part.name in TOPOLOGIES:
+        raise ValueError(f"topology {part.name!r}{where} takes no parameters; parametrised "
+                         f"topologies: {', '.join(FAMILIES.names()) or 'none'}")
+    raise _unknown(part.name, where)
+
+
+def parse_topology(spec: str | Topology) -> Topology:
+    """Make a topology from a string: a registered name, ``FAMILY:ARGS`` or a ``+`` spec.
+
+    Grammar (:mod:`tagnet.graphs.spec`): ``SPEC := PART ("+" PART)*``,
+    ``PART := NAME [":" ARG ("," ARG)*]``, ``ARG := VALUE | KEY=VALUE``. ``NAME`` is
+    an edge set (with optional parameters), a parametrised topology or a registered
+    topology; the edge sets of a topology are spliced in, in order, with their
+    per-type weights (ones for parts without). The result is named ``spec``.
+
+    Example:
+        >>> parse_topology("intra_frame+temporal_window:k=2").edge_types
+        ('intra_frame', 'temporal_window')
+        >>> parse_topology("tag_directed:2").edge_types
+        ('intra_frame', 'temporal_forward', 'temporal_backward')
+        >>> parse_topology("tag+knn_feature:k=4").edge_types
+        ('intra_frame', 'temporal', 'knn_feature')
+    """
+    if isinstance(spec, Topology):
+        return spec
+    if not isinstance(spec, str):
+        raise ValueError(f"a topology spec is a string, got {spec!r}")
+    spec = spec.strip()
+    if spec in TOPOLOGIES:
+        return TOPOLOGIES.get(spec)
+    # the same spec gives the same object (and its edge cache) until a registry changes
+    key = (spec, EDGE_SETS.version, TOPOLOGIES.version, FAMILIES.version)
+    return _PARSED.get(key, lambda: _parse(spec))
+
+
+def _parse(spec: str) -> Topology:
+    parts: list[Topology] = []
+    for part in split_spec(spec):
+        try:
+            parts.append(_resolve_part(part, spec))
+        except TypeError as exc:  # a builder's own argument checks
+            raise ValueError(f"{part.text!r} in topology {spec!r}: {exc}") from None
+    weights = None
+    if any(p.weights is not None for p in parts):
+        weights = [w for p in parts for w in p.type_weights().tolist()]
+    return Topology([e for p in parts for e in p.edge_sets], name=spec, weights=weights)
+
+
+def get_topology(name_or_obj: str | Topology | EdgeSet | Sequence[str | EdgeSet]) -> Topology:
+    """Resolve a topology: a name or spec string, a Topology, an EdgeSet or a list of edge sets.
+
+    Registered names return the registered object; ``FAMILY:ARGS`` and ``+``
+    specs go through :func:`parse_topology` (the same object for the same spec while
+    the registries are unchanged). Unknown names raise ``ValueError`` listing the
+    registered topologies.
     """
     if isinstance(name_or_obj, Topology):
         return name_or_obj
     if isinstance(name_or_obj, str):
-        return TOPOLOGIES.get(name_or_obj)
-    if isinstance(name_or_obj, (EdgeSet, list, tuple)):
-        return Topology(name_or_obj)
+        name = name_or_obj.strip()
+        if name in TOPOLOGIES:
+            return TOPOLOGIES.get(name)
+        if re.fullmatch(r"\w+", name) and name not in EDGE_SETS and name not in FAMILIES:
+            raise ValueError(
+                f"topology {name!r} is unknown; known: {', '.join(TOPOLOGIES.names())}; or "
+                f"FAMILY:ARGS ({', '.join(FAMILIES.names())}) or edge sets joined by '+', e.g. "
+                f"'intra_frame+temporal_window:2' (edge sets: {', '.join(EDGE_SETS.names())})")
+        return parse_topology(name)
+    if isinstance(name_or_obj, (EdgeSet, list, tuple)) or callable(name_or_obj):
+        return Topology(name_or_obj if isinstance(name_or_obj, (list, tuple)) else [name_or_obj])
     raise ValueError(
         f"cannot make a topology from {name_or_obj!r}; pass one of "
         f"{', '.join(TOPOLOGIES.names())}, a Topology or a list of edge-set names"

@@ -25,33 +25,36 @@ warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
 
 # public name -> defining module
 _LAZY = {
-    "ATRBlock": "tagnet.atr",
-    "ATRNet": "tagnet.atr_models",
-    "build_atr_model": "tagnet.atr_models",
-    "insert_atr": "tagnet.atr_models",
+    "ATRBlock": "tagnet.models.atr",
+    "ATRNet": "tagnet.models.atr_models",
+    "build_atr_model": "tagnet.models.atr_models",
+    "insert_atr": "tagnet.models.atr_models",
     "create_backbone": "tagnet.backbones",
     "freeze_backbone": "tagnet.backbones",
     "list_backbones": "tagnet.backbones",
     "complexity_report": "tagnet.complexity",
     "count_macs": "tagnet.complexity",
     "count_parameters": "tagnet.complexity",
-    "convert_official_state_dict": "tagnet.convert",
-    "build_tagnet": "tagnet.factory",
-    "create_model": "tagnet.factory",
-    "list_models": "tagnet.factory",
-    "register_model": "tagnet.factory",
+    "convert_official_state_dict": "tagnet.weights",
+    "load_weights": "tagnet.weights",
+    "build_tagnet": "tagnet.models.factory",
+    "create_model": "tagnet.models.factory",
+    "list_models": "tagnet.models.factory",
+    "load_run": "tagnet.models.factory",
+    "register_model": "tagnet.models.factory",
     "propagate": "tagnet.propagation.functional",
-    "ABLATIONS": "tagnet.head",
-    "TAGHead": "tagnet.head",
-    "TAGNet": "tagnet.model",
-    "SpaceTimePositionalEncoding": "tagnet.positional",
-    "PRESETS": "tagnet.presets",
-    "list_presets": "tagnet.presets",
+    "ABLATIONS": "tagnet.models.head",
+    "TAGHead": "tagnet.models.head",
+    "TAGNet": "tagnet.models.tagnet",
+    "SpaceTimePositionalEncoding": "tagnet.models.positional",
+    "PRESETS": "tagnet.models.presets",
+    "list_presets": "tagnet.models.presets",
     "GraphPropagation": "tagnet.propagation",
 }
 
 __all__ = [
-    "__version__", "create_model", "list_models", "register_model", "build_tagnet", "TAGNet",
+    "__version__", "create_model", "list_models", "load_run", "load_weights",
+    "register_model", "build_tagnet", "TAGNet",
     "TAGHead", "ABLATIONS", "GraphPropagation", "SpaceTimePositionalEncoding",
     "convert_official_state_dict", "create_backbone", "list_backbones", "PRESETS",
     "list_presets", "ATRBlock", "ATRNet", "build_atr_model", "insert_atr", "complexity_report",
@@ -73,15 +76,21 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what static analysers and IDEs see
-    from tagnet.atr import ATRBlock
-    from tagnet.atr_models import ATRNet, build_atr_model, insert_atr
     from tagnet.backbones import create_backbone, freeze_backbone, list_backbones
     from tagnet.complexity import complexity_report, count_macs, count_parameters
-    from tagnet.convert import convert_official_state_dict
-    from tagnet.factory import build_tagnet, create_model, list_models, register_model
-    from tagnet.head import ABLATIONS, TAGHead
-    from tagnet.model import TAGNet
-    from tagnet.positional import SpaceTimePositionalEncoding
-    from tagnet.presets import PRESETS, list_presets
+    from tagnet.models.atr import ATRBlock
+    from tagnet.models.atr_models import ATRNet, build_atr_model, insert_atr
+    from tagnet.models.factory import (
+        build_tagnet,
+        create_model,
+        list_models,
+        load_run,
+        register_model,
+    )
+    from tagnet.models.head import ABLATIONS, TAGHead
+    from tagnet.models.positional import SpaceTimePositionalEncoding
+    from tagnet.models.presets import PRESETS, list_presets
+    from tagnet.models.tagnet import TAGNet
     from tagnet.propagation import GraphPropagation
     from tagnet.propagation.functional import propagate
+    from tagnet.weights import convert_official_state_dict, load_weights

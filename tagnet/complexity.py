@@ -23,7 +23,7 @@ depends on the graph only; tagnet computes it once per graph and caches it, so
 it is not counted per clip. Pooling, normalisation layers, activations and
 residual additions are not counted (nor are they by the usual tools).
 
-The optional graph heads (:mod:`tagnet.propagation.operators`, :mod:`tagnet.readouts`)
+The optional graph heads (:mod:`tagnet.propagation.operators`, :mod:`tagnet.models.readouts`)
 are their own entries, ``operator`` and ``readout``, in parameters and MACs, present
 only when the model has them (the released head has neither). A PyG operator's
 matmuls are seen by the counter; its message passing (attention logits and the
@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from tagnet.atr import ATRBlock
 from tagnet.graphs import TokenGrid, batch_graphs
+from tagnet.models.atr import ATRBlock
 from tagnet.propagation import GraphOperator, GraphPropagation
 
 #: Parameter groups of a TAGNet, by module prefix (the first match wins).
@@ -64,7 +64,7 @@ OPTIONAL_PARTS = ("operator", "readout")
 
 
 def _atr_prefixes(model: nn.Module) -> list[str]:
-    """Names of the ATR blocks inside ``model`` (see :mod:`tagnet.atr_models`)."""
+    """Names of the ATR blocks inside ``model`` (see :mod:`tagnet.models.atr_models`)."""
     return [name for name, m in model.named_modules() if isinstance(m, ATRBlock)]
 
 

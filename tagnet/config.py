@@ -126,6 +126,14 @@ class TrainConfig:
     skipped without an update, before stopping (default 0: stop at the first).
     ``compile`` runs the training steps under ``torch.compile`` (the TAG-Head
     compiles as one graph with the default ``propagation="auto"``).
+
+    A config that selects on the split it reports (``select_on=val`` with
+    ``data.val_split`` equal to ``data.test_split``, as FineGym's released protocol
+    does, or a holdout carved from a train split that is also the test split) is
+    refused by :meth:`Config.validate` unless ``allow_test_selection`` is true: the
+    test score of such a run is optimistic. ``sweep_seeds`` are the seeds ``tagnet
+    ablate`` trains when ``--seeds`` is not given (``null``: 0-4); a single run uses
+    the top-level ``seed``.
     """
 
     epochs: int = 60
@@ -153,6 +161,8 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None
     nonfinite_patience: int = 0
     compile: bool = False
+    allow_test_selection: bool = False
+    sweep_seeds: list | None = None
 
 
 @dataclass
@@ -232,8 +242,10 @@ class Config:
         return self
 
     def validate(self) -> Config:
-        """Check the values' ranges (a type is checked when it is set); raises ``ValueError``
-        naming the key, its value and what it must be. Returns ``self``."""
+        """Check the values' ranges (a type is checked when it is set) and that the model is
+        not selected on the test split (:func:`selection_on_test`) unless
+        ``train.allow_test_selection``; raises ``ValueError`` naming the keys, their values
+        and the fix. Returns ``self``."""
         for key, test, need in _RANGES:
             section, name = key.split(".")
             value = getattr(getattr(self, section), name)
@@ -242,10 +254,54 @@ class Config:
             finite = not isinstance(value, float) or math.isfinite(value)
             if not (finite and test(value)):
                 raise ValueError(f"{key}={value!r} is invalid: it must be {need}")
+        seeds = self.train.sweep_seeds
+        if seeds is not None and not (seeds and len(set(seeds)) == len(seeds) and all(
+                isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+            raise ValueError(f"train.sweep_seeds={seeds!r} is invalid: it must be null or a "
+                             "list of distinct integers (e.g. train.sweep_seeds=[0, 1, 2, 3, 4])")
+        reason = selection_on_test(self)
+        if reason and not self.train.allow_test_selection:
+            raise ValueError(f"{reason}: the model would be selected on the clips it is tested "
+                             "on, so its test score is optimistic. Select on a holdout of the "
+                             "train list (train.select_on=holdout, data.holdout_fraction > 0), "
+                             "or say so explicitly with train.allow_test_selection=true (e.g. "
+                             "FineGym's released protocol: --select-on val "
+                             "train.allow_test_selection=true)")
         return self
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def selection_on_test(cfg: Config) -> str | None:
+    """Why ``cfg`` selects its model (best epoch) on its test split, naming the keys; ``None``
+    when it does not (or has no test split, or no selection).
+
+    Selection reads ``data.val_split`` with ``train.select_on=val``, else a holdout of
+    ``data.train_split`` (``data.holdout_fraction > 0``). With ``data.dataset=csv`` the
+    splits are lists: the selection list is ``data.val_list`` (``data.test_list`` when
+    unset) or ``data.train_list``.
+    """
+    d, t = cfg.data, cfg.train
+    if d.test_split is None:
+        return None
+    csv = d.dataset == "csv"
+    if t.select_on == "val":
+        if d.val_split == d.test_split:
+            return (f"train.select_on=val selects on data.val_split={d.val_split!r}, which is "
+                    f"also data.test_split={d.test_split!r}")
+        if csv and (d.val_list or d.test_list) == d.test_list:
+            which = ("data.val_list is unset, so it reads data.test_list" if not d.val_list
+                     else f"data.val_list is data.test_list ({d.test_list!r})")
+            return f"train.select_on=val selects on data.val_split={d.val_split!r}, but {which}"
+        return None
+    if d.holdout_fraction == 0:
+        return None
+    if d.train_split == d.test_split or (csv and d.train_list and d.train_list == d.test_list):
+        return (f"train.select_on=holdout selects on a holdout (data.holdout_fraction="
+                f"{d.holdout_fraction:g}) of data.train_split={d.train_split!r}, whose clips are "
+                f"also the test split (data.test_split={d.test_split!r})")
+    return None
 
 
 #: Value ranges checked by :meth:`Config.validate`: (key, test, what it must be).
@@ -362,4 +418,4 @@ def load_config(source: str | Path | None = None, overrides: list[str] | None = 
 
 
 __all__ = ["Config", "ModelConfig", "DataConfig", "TrainConfig", "EvalConfig", "load_config",
-           "list_configs", "CONFIG_DIR"]
+           "list_configs", "selection_on_test", "CONFIG_DIR"]

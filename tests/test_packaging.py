@@ -71,8 +71,8 @@ def _run(code: str) -> str:
 def test_import_tagnet_is_lazy():
     # the data and graph packages do not pull in the model code (PEP 562 __getattr__)
     loaded = _run("import sys, tagnet.datasets, tagnet.graphs; "
-                  "print(sorted(m for m in ('tagnet.factory', 'tagnet.head', 'tagnet.atr_models', "
-                  "'tagnet.propagation') if m in sys.modules))")
+                  "print(sorted(m for m in ('tagnet.models.factory', 'tagnet.models.head', "
+                  "'tagnet.models.atr_models', 'tagnet.propagation') if m in sys.modules))")
     assert loaded == "[]"
     # every public name resolves, to the object of its defining module
     _run("import importlib, tagnet\n"
@@ -82,6 +82,6 @@ def test_import_tagnet_is_lazy():
          "try:\n    tagnet.nope\nexcept AttributeError as e:\n    assert 'nope' in str(e)\n"
          "else:\n    raise SystemExit('no AttributeError')")
     # the atr_* models register even when only the factory is imported
-    assert _run("from tagnet.factory import list_models, create_model; "
+    assert _run("from tagnet.models.factory import list_models, create_model; "
                 "print('atr_r2plus1d_tiny' in list_models(), "
                 "type(create_model('atr_r2plus1d_tiny', num_classes=3)).__name__)") == "True ATRNet"

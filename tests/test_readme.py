@@ -15,8 +15,8 @@ def test_readme_block_runs(index):
         pytest.skip("needs the authors' checkpoint file")
     from tagnet.graphs.edge_sets import EDGE_SETS
     from tagnet.graphs.topology import TOPOLOGIES
+    from tagnet.models.readouts import READOUTS
     from tagnet.propagation import OPERATORS
-    from tagnet.readouts import READOUTS
     edge_sets, topologies = set(EDGE_SETS.names()), set(TOPOLOGIES.names())
     operators, readouts = set(OPERATORS.names()), set(READOUTS.names())
     try:

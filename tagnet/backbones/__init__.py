@@ -5,7 +5,7 @@ Registered: ``r2plus1d_18``, ``r2plus1d_34`` (IG-65M layout), ``r2plus1d_tiny``,
 ``features`` (precomputed token grids). Weights come from local files only.
 """
 from . import csn, framewise, i3d, slow, torchvision_video  # noqa: F401  (registers the builders)
-from .base import VideoBackbone, check_state_dict, load_state_dict_file
+from .base import VideoBackbone, check_state_dict
 from .features import FeatureBackbone
 from .freeze import freeze_backbone, freeze_bn_stats, freeze_module, unfreeze, unfreeze_bn_stats
 from .keymaps import TORCHVISION_VIDEO, KeyMap, pytorchvideo_resnet
@@ -17,7 +17,7 @@ from .token_shards import TokenShardDataset, TokenShardWriter, extract_tokens
 __all__ = [
     "VideoBackbone", "VideoResNetTrunk", "ResNet3dTrunk", "ResNet3dConfig", "Bottleneck3d",
     "FeatureBackbone", "create_backbone", "list_backbones", "register_backbone",
-    "load_state_dict_file", "check_state_dict", "BACKBONES", "KeyMap", "TORCHVISION_VIDEO",
+    "check_state_dict", "BACKBONES", "KeyMap", "TORCHVISION_VIDEO",
     "pytorchvideo_resnet", "freeze_backbone", "freeze_bn_stats", "unfreeze_bn_stats",
     "freeze_module", "unfreeze", "TokenShardWriter", "TokenShardDataset", "extract_tokens",
 ]

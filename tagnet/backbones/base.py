@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import math
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from torch import Tensor, nn
 
 from tagnet.graphs import TokenGrid
+from tagnet.weights import load_state_dict_file
 
 
 class VideoBackbone(nn.Module):
@@ -119,60 +118,3 @@ def check_state_dict(module: nn.Module, state: dict[str, Tensor], source: str = 
             + ". Check that the checkpoint is for this architecture (see the builder's docstring "
             "for the layouts it accepts)"
         )
-
-
-#: Containers unwrapped by :func:`load_state_dict_file`, outermost first (nested ones too).
-STATE_DICT_WRAPPERS = ("model_state_dict", "state_dict", "model_state", "model")
-
-
-def unwrap_state_dict(state, source: str = "the file") -> dict[str, Tensor]:
-    """Unwrap :data:`STATE_DICT_WRAPPERS` (repeatedly) and strip DataParallel's ``module.``."""
-    unwrapped = True
-    while unwrapped and isinstance(state, dict):
-        unwrapped = False
-        for key in STATE_DICT_WRAPPERS:
-            if isinstance(state.get(key), dict):
-                state, unwrapped = state[key], True
-                break
-    if not isinstance(state, dict):
-        raise ValueError(f"{source} holds a {type(state).__name__}, not a state dict")
-    if state and all(isinstance(k, str) and k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
-    return state
-
-
-def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
-    """Read a state dict from a local ``.pth``/``.pt``/``.pyth`` or ``.safetensors`` file.
-
-    tagnet never downloads. Unwraps the usual containers (``model_state_dict``,
-    ``state_dict``, ``model_state``, ``model``; nested ones too) and strips the
-    ``module.`` prefix DataParallel/DDP adds to every key.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"weights file '{path}' does not exist; tagnet never downloads weights: "
-            "download the checkpoint yourself and pass its local path"
-        )
-    if path.suffix == ".safetensors":
-        try:
-            from safetensors.torch import load_file
-        except ImportError as exc:  # pragma: no cover - safetensors is a dependency
-            raise ImportError(f"reading '{path}' needs the safetensors package: "
-                              "pip install safetensors") from exc
-        try:
-            return unwrap_state_dict(load_file(str(path)), f"'{path}'")
-        except Exception as exc:  # safetensors raises its own error types
-            if isinstance(exc, ValueError) and "not a state dict" in str(exc):
-                raise
-            raise ValueError(f"'{path}' is not a readable safetensors file: {exc}") from exc
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ValueError(
-            f"'{path}' holds Python objects besides tensors (a training checkpoint with its "
-            "config?), which tagnet does not unpickle. If you trust the file, keep only the "
-            "weights: python -c \"import torch; c = torch.load('IN', weights_only=False); "
-            "torch.save(c.get('model_state', c), 'OUT')\""
-        ) from exc
-    return unwrap_state_dict(state, f"'{path}'")

@@ -2,23 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 
+from tagnet.datasets.video import safe_path
 
-def safe_path(path: str | bytes | os.PathLike) -> str:
-    r"""``path`` as text that any terminal encoding can print.
-
-    A file name that is not valid UTF-8 reaches Python as ``str`` holding lone surrogates
-    (PEP 383: byte ``0xff`` becomes ``'\udcff'``), which a strict UTF-8 stdout refuses
-    (``UnicodeEncodeError``). Those bytes are shown as ``\xff`` escapes instead; every other
-    character is kept. Files written by the commands (JSON, CSV) keep the original name.
-
-    Example:
-        >>> safe_path(os.fsdecode(b"clip_\xff.mp4"))
-        'clip_\\xff.mp4'
-    """
-    raw = os.fsencode(path)
-    return raw.decode("utf-8", "backslashreplace")
+__all__ = ["safe_path", "positive_int", "add_weights_arguments", "weights_model"]
 
 
 def positive_int(text: str) -> int:
@@ -30,3 +17,28 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
+    """--weights with the flags that say which model the file is for (eval, predict, export)."""
+    parser.add_argument("--weights", metavar="FILE",
+                        help="a weights file that is not a tagnet training checkpoint (tagnet "
+                        "or the authors' layout, .pth or .safetensors); needs --arch and "
+                        "--preset, or --config")
+    parser.add_argument("--arch", help="model of --weights (default: the config's, "
+                        "tag_r2plus1d_34)")
+    parser.add_argument("--preset", help="released configuration of --weights: gym99, gym288, "
+                        "haa500")
+    parser.add_argument("--config", help="config (bundled name or YAML file) describing the "
+                        "model of --weights (and the data, for eval)")
+    parser.add_argument("--num-classes", type=int, help="classes of --weights (default: the "
+                        "preset's, else read from the file)")
+
+
+def weights_model(args: argparse.Namespace, overrides=None, num_classes: int | None = None):
+    """:func:`tagnet.models.factory.model_from_weights` for the --weights flags of a command."""
+    from tagnet.models.factory import model_from_weights
+
+    return model_from_weights(args.weights, arch=args.arch, preset=args.preset,
+                              config=args.config, overrides=overrides or [],
+                              num_classes=num_classes or args.num_classes)

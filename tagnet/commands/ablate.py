@@ -7,9 +7,21 @@ HELP = "run the paper's ablations (Table 4 rows, FFN widths, backbones, topologi
 DESCRIPTION = """\
 Train and test one model per configuration and seed, then print a table in the
 paper's layout with statistics over seeds (mean ± sample std, 95% t interval, the
-difference to a reference row paired by seed with its 95% interval: an "effect"
-only when that interval excludes 0) and a noise-floor line, and save every run's
-metrics as JSON.
+difference Δ to a reference row paired by seed with its 95% t interval, Δ's exact
+sign-flip p-value and its Holm-adjusted value over the table's contrasts: an
+"effect" only when the adjusted p is below 0.05) and a noise-floor line, and save
+every run's metrics, seed by seed, as JSON (ablation.json: records, and per row
+the per-seed values from which each interval and p is recomputed).
+
+Seeds: --seeds, else the config's train.sweep_seeds (the headroom configs: 0-9),
+else 0-4. With n seeds the smallest possible two-sided p is 2/2^n: 5 seeds can
+never reach 0.05, and the note under the table says so when it applies. Rows
+with runs whose record says `converged: false` are marked, and their contrasts
+are never called effects.
+
+A config that selects the best epoch on its test split (train.select_on=val with
+data.val_split = data.test_split) is refused before anything is written unless
+train.allow_test_selection=true.
 
 Before training, the rows' models are built and compared on the same weights and
 input: a row whose pooled features equal an earlier row's (e.g. the released
@@ -19,7 +31,7 @@ config's preset fixes (--sweep ffn --config gym99) drops the preset for its runs
 and says so under the table.
 
   tagnet ablate                                  # Table 4 rows, seeds 0-4, demo settings
-  tagnet ablate --config headroom                # the benchmark where row B is at chance
+  tagnet ablate --config headroom                # row B far from the ceiling; seeds 0-9
   tagnet ablate --sweep ffn --seeds 0 1          # Table 2: FFN 2048/1024/512/256
   tagnet ablate --sweep ffn --config gym99 data.root=/data/finegym   # unlocks the preset
   tagnet ablate --sweep topology --values tag temporal intra_frame none
@@ -48,8 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "to each topology; graph heads), atr (ATR's Tables 1-4; "
                              "values: table1..table4 and row keys, see tagnet.train.atr_sweeps)")
     parser.add_argument("--values", nargs="+", help="the sweep's values (default: the paper's)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS),
-                        help="training seeds (default 0 1 2 3 4; intervals need 2 or more)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="training seeds (default: the config's train.sweep_seeds, 0-9 on "
+                             "the headroom configs; else "
+                             f"{' '.join(map(str, DEFAULT_SEEDS))}; intervals need 2 or more, "
+                             "a p below 0.05 at least 6)")
     parser.add_argument("--config", "-c", default="demo", help="base config (default: demo; "
                         "headroom* for the benchmark on which row B is far from the ceiling)")
     parser.add_argument("--output", "-o", help="folder (default: runs/ablate_<sweep>)")
@@ -75,36 +90,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
+def sweep_seeds(seeds, cfg) -> list[int]:
+    """The seeds a sweep trains: ``--seeds``, else ``cfg.train.sweep_seeds``, else
+    :data:`tagnet.eval.stats.DEFAULT_SEEDS`."""
+    from tagnet.eval.stats import DEFAULT_SEEDS
+
+    return list(seeds or cfg.train.sweep_seeds or DEFAULT_SEEDS)
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from tagnet.config import load_config
     from tagnet.train.lock import FolderLock
 
-    with FolderLock(Path(args.output or f"runs/ablate_{args.sweep}")):  # one sweep at a time
-        return _run_locked(args)
-
-
-def _run_locked(args: argparse.Namespace) -> int:
-    import sys
-    import time
-    from pathlib import Path
-
-    from tagnet.config import load_config
-    from tagnet.eval.report import write_json
-    from tagnet.train.experiment import run_sweep
-
-    if len(args.seeds) < 2 and not args.no_intervals:
-        raise ValueError(f"--seeds {' '.join(map(str, args.seeds))}: the table's 95% intervals "
-                         "need at least 2 seeds (one run gives no estimate of the run-to-run "
-                         "spread); give more seeds or pass --no-intervals")
     overrides = list(args.overrides)
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     overrides.append("train.progress=false" if args.quiet else "train.progress=true")
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(args.config, overrides)  # refuses selection on the test split
     out = Path(args.output or f"runs/ablate_{args.sweep}")
+    with FolderLock(out):  # one sweep at a time
+        return _run_locked(args, cfg, out)
+
+
+def _run_locked(args: argparse.Namespace, cfg, out) -> int:
+    import sys
+    import time
+
+    from tagnet.eval.report import write_json
+    from tagnet.train.experiment import run_sweep
+
+    seeds = sweep_seeds(args.seeds, cfg)
+    if len(seeds) < 2 and not args.no_intervals:
+        raise ValueError(f"--seeds {' '.join(map(str, seeds))}: the table's 95% intervals "
+                         "need at least 2 seeds (one run gives no estimate of the run-to-run "
+                         "spread); give more seeds or pass --no-intervals")
     start = time.time()
-    result = run_sweep(cfg, args.sweep, args.values, args.seeds, out,
+    result = run_sweep(cfg, args.sweep, args.values, seeds, out,
                        reference=args.reference, run_equivalent=args.run_equivalent,
                        tolerance=args.tolerance,
                        noise_floor=not args.no_noise_floor and args.sweep != "atr",

@@ -57,12 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tagnet.atr_models import ATRNet
     from tagnet.config import Config
-    from tagnet.train.checkpoint import load_checkpoint
-    from tagnet.train.datasets import build_dataset
-    from tagnet.train.distributed import resolve_device
-    from tagnet.train.modeling import build_model
+    from tagnet.data import build_dataset
+    from tagnet.distributed import resolve_device
+    from tagnet.models.atr_models import ATRNet
+    from tagnet.models.factory import build_model
+    from tagnet.weights import load_checkpoint
 
     if args.clips < 1:
         raise ValueError(f"--clips must be at least 1, got {args.clips}")
@@ -109,7 +109,7 @@ def write_atr_figures(records: Mapping[str, Mapping[str, Tensor | None]], clips:
 
     Args:
         records: per block, ``actionness`` ``(N, T, H, W)`` (``None`` without a locator) and
-            ``relation`` ``(N, T, T)``, as :meth:`~tagnet.atr_models.ATRNet.explain_atr`
+            ``relation`` ``(N, T, T)``, as :meth:`~tagnet.models.atr_models.ATRNet.explain_atr`
             gives them.
         clips: the input clips ``(N, 3, T_in, H, W)`` (any scale; each is min-max scaled).
         output: folder (created).

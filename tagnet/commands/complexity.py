@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from tagnet.complexity import complexity_report
-    from tagnet.factory import create_model
+    from tagnet.models.factory import create_model
 
     options = {}
     for item in args.option:

@@ -126,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from tagnet.train.experiment import Variant, prepare_synthetic, run_variant, shared_data
+    from tagnet.train.experiment import prepare_synthetic, run_variant, shared_data
     from tagnet.train.sweeps import equivalent_variants
+    from tagnet.train.variants import Variant
 
     cfg, rows, seeds = demo_config(args)
     out = Path(cfg.output_dir)
@@ -205,13 +206,13 @@ def write_report(cfg, synth, data, rows, records: list[dict], equivalent: dict, 
 
     import torch
 
+    from tagnet.data import eval_loader
     from tagnet.eval.inference import predict
     from tagnet.eval.plots import plot_training_curves, read_log
     from tagnet.eval.report import write_json
     from tagnet.eval.tsne import plot_tsne
-    from tagnet.train.data import eval_loader
+    from tagnet.models.factory import load_run
     from tagnet.train.experiment import order_chance
-    from tagnet.train.modeling import load_model
 
     rep = out / "report"
     rep.mkdir(parents=True, exist_ok=True)
@@ -224,7 +225,7 @@ def write_report(cfg, synth, data, rows, records: list[dict], equivalent: dict, 
             continue
         run_dir = Path(r["run_dir"])
         shutil.copy(run_dir / "test" / "confusion.png", rep / f"confusion_{r['folder']}.png")
-        model, _ = load_model(run_dir / "best.pth")
+        model = load_run(run_dir / "best.pth")
         preds = predict(model, eval_loader(data.test, cfg.eval.batch_size, 0), features=True)
         panels[r["variant"]] = (preds.features, preds.labels)
         logs[r["variant"]] = read_log(run_dir / "log.jsonl")

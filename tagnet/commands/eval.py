@@ -6,7 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tagnet.commands._common import positive_int, safe_path
+from tagnet.commands._common import (
+    add_weights_arguments,
+    positive_int,
+    safe_path,
+    weights_model,
+)
 
 if TYPE_CHECKING:
     from tagnet.config import Config
@@ -40,8 +45,6 @@ panel per model, side by side.
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="config overrides, e.g. data.root=/data eval.batch_size=16")
-    from tagnet.commands.export import add_weights_arguments
-
     parser.add_argument("--checkpoint", "-k", nargs="+",
                         help="a .pth written by tagnet train, or a run folder (best.pth); "
                         "several to compare models")
@@ -160,7 +163,7 @@ class _Run:
 
 def _load(args: argparse.Namespace, path) -> _Run:
     from tagnet.config import Config
-    from tagnet.train.checkpoint import load_checkpoint
+    from tagnet.weights import load_checkpoint
 
     if args.weights is not None:
         return _load_weights(args)
@@ -176,16 +179,15 @@ def _load(args: argparse.Namespace, path) -> _Run:
 
 def _load_weights(args: argparse.Namespace) -> _Run:
     """A --weights file: the model from --arch/--preset/--config, the classes from the data."""
-    from tagnet.commands.export import model_from_weights
     from tagnet.config import load_config
-    from tagnet.train.datasets import build_dataset
+    from tagnet.data import build_dataset
 
     cfg = load_config(args.config, args.overrides)
     if args.preset:
         cfg.set("model.preset", args.preset)
     split = args.split or cfg.data.test_split
     classes = list(build_dataset(cfg, split, train=False, views=False).classes)
-    model, cfg, layout = model_from_weights(args, args.overrides, num_classes=len(classes))
+    model, cfg, layout = weights_model(args, args.overrides, num_classes=len(classes))
     print(f"loaded '{args.weights}' ({layout} layout, {len(classes)} classes)")
     for flag, key in (("num_clips", "eval.num_clips"), ("num_crops", "eval.num_crops"),
                       ("device", "device")):
@@ -197,10 +199,10 @@ def _load_weights(args: argparse.Namespace) -> _Run:
 
 def _evaluate(args: argparse.Namespace, run: _Run, out, title: str):
     """Evaluate a loaded checkpoint, writing its report to ``out``; ``(metrics, predictions)``."""
+    from tagnet.data import build_dataset
+    from tagnet.distributed import resolve_device
     from tagnet.eval.evaluate import evaluate
-    from tagnet.train.datasets import build_dataset
-    from tagnet.train.distributed import resolve_device
-    from tagnet.train.modeling import build_model
+    from tagnet.models.factory import build_model
 
     cfg, split = run.cfg, run.split
     device = resolve_device(cfg.device)
@@ -210,8 +212,8 @@ def _evaluate(args: argparse.Namespace, run: _Run, out, title: str):
     if list(dataset.classes) != run.class_names:
         raise ValueError(f"split {split!r} has other classes than the checkpoint "
                          f"{run.path} ({len(dataset.classes)} vs {len(run.class_names)})")
+    from tagnet.data import dataset_labels, label_origins
     from tagnet.datasets.lists import check_labels
-    from tagnet.train.data import dataset_labels, label_origins
 
     check_labels(dataset_labels(dataset), label_origins(dataset), len(run.class_names))
     views = cfg.eval.num_clips * cfg.eval.num_crops

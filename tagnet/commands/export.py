@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tagnet.commands._common import add_weights_arguments, weights_model
+
 HELP = "export a model: torch.export program (.pt2), ONNX, or a slim .safetensors weights file"
 DESCRIPTION = """\
 Export a trained model for deployment, checked against the eager model.
@@ -23,7 +25,7 @@ after writing, the program runs on the example input (--video, else a seeded
 random clip) and on a batch of another size, and its logits must match the
 eager model's within --atol (ONNX needs `pip install tagnet[export]`:
 onnx, onnxscript, onnxruntime). safetensors writes the weights alone in
-tagnet's layout (loadable with --weights, or tagnet.convert.load_weights).
+tagnet's layout (loadable with --weights, or tagnet.weights.load_weights).
 
 What exports: every static topology. The default propagation ("auto": the
 structured closed form for intra_frame/temporal graphs) and "pyg-edge"/"dense"
@@ -34,22 +36,6 @@ depend on the tokens.
 """
 
 FORMATS = ("pt2", "onnx", "safetensors")
-
-
-def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
-    """--weights with the flags that say which model the file is for (eval, predict, export)."""
-    parser.add_argument("--weights", metavar="FILE",
-                        help="a weights file that is not a tagnet training checkpoint (tagnet "
-                        "or the authors' layout, .pth or .safetensors); needs --arch and "
-                        "--preset, or --config")
-    parser.add_argument("--arch", help="model of --weights (default: the config's, "
-                        "tag_r2plus1d_34)")
-    parser.add_argument("--preset", help="released configuration of --weights: gym99, gym288, "
-                        "haa500")
-    parser.add_argument("--config", help="config (bundled name or YAML file) describing the "
-                        "model of --weights (and the data, for eval)")
-    parser.add_argument("--num-classes", type=int, help="classes of --weights (default: the "
-                        "preset's, else read from the file)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,62 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def _file_classes(state: dict) -> int | None:
-    for key in ("head.fc.weight", "classifier.1.weight"):
-        if key in state and state[key].dim() == 2:
-            return int(state[key].shape[0])
-    return None
-
-
-def model_from_weights(args: argparse.Namespace, overrides: list[str] | None = None,
-                       num_classes: int | None = None):
-    """``(model in eval mode, config, layout)`` for ``--weights`` and the flags naming its model.
-
-    The classes are ``num_classes`` (a dataset's), else ``--num-classes``, the preset's, or the
-    classifier rows of the file.
-    """
-    from tagnet.backbones import load_state_dict_file
-    from tagnet.config import load_config
-    from tagnet.convert import load_weights
-    from tagnet.presets import PRESETS
-    from tagnet.train.modeling import build_model
-
-    if args.config is None and args.arch is None and args.preset is None:
-        raise ValueError("--weights needs the model it is for: --arch and --preset, or --config")
-    overrides = list(overrides or [])
-    cfg = load_config(args.config, overrides)
-    if args.arch:
-        cfg.set("model.arch", args.arch)
-    if args.preset:
-        if args.preset not in PRESETS:
-            raise ValueError(f"preset {args.preset!r} is unknown; known: {', '.join(PRESETS)}")
-        cfg.set("model.preset", args.preset)
-        if not any(o.startswith("data.num_frames=") for o in overrides):
-            cfg.set("data.num_frames", PRESETS[args.preset]["num_frames"])
-    state = load_state_dict_file(args.weights)
-    classes = (num_classes or args.num_classes or cfg.model.num_classes
-               or PRESETS.get(cfg.model.preset or "", {}).get("num_classes")
-               or _file_classes(state))
-    if classes is None:
-        raise ValueError(f"cannot tell the number of classes of '{args.weights}' (no classifier "
-                         "in the file): pass --num-classes")
-    model = build_model(cfg, classes, load_weights=False)
-    layout = load_weights(model, state, source=f"'{args.weights}'")
-    return model.eval(), cfg, layout
-
-
 def load_for_export(args: argparse.Namespace):
     """``(model, config)`` from --checkpoint or --weights."""
-    from tagnet.config import Config
-    from tagnet.train.modeling import load_model
+    from tagnet.models.factory import load_run
 
     if (args.checkpoint is None) == (args.weights is None):
         raise ValueError("pass either --checkpoint (a tagnet training checkpoint) or --weights")
     if args.checkpoint is not None:
-        path = Path(args.checkpoint)
-        model, ckpt = load_model(path / "best.pth" if path.is_dir() else path)
-        return model, Config.from_dict(ckpt["config"])
-    model, cfg, layout = model_from_weights(args, args.overrides)
+        model = load_run(args.checkpoint)
+        return model, model.run_config
+    model, cfg, layout = weights_model(args, args.overrides)
     print(f"loaded '{args.weights}' ({layout} layout)")
     return model, cfg
 
@@ -153,7 +93,7 @@ def example_inputs(model, cfg, args: argparse.Namespace):
     import torch
 
     if args.video:
-        from tagnet.commands.predict import clip_tensor
+        from tagnet.inference import clip_tensor
 
         x = clip_tensor(args.video, cfg).unsqueeze(0)
         return x.repeat(args.batch_size, *([1] * (x.dim() - 1)))
@@ -216,7 +156,7 @@ def check_close(name: str, got, want, atol: float) -> float:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from tagnet.convert import save_weights
+    from tagnet.weights import save_weights
 
     if args.overrides and args.weights is None:
         raise ValueError("KEY=VALUE overrides describe the model of --weights; a checkpoint "

@@ -129,7 +129,7 @@ def check_settings(out, settings: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tagnet.train.distributed import cleanup_distributed, init_distributed
+    from tagnet.distributed import cleanup_distributed, init_distributed
     from tagnet.train.lock import FolderLock
 
     dist_info = init_distributed(args.device)

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from tagnet.commands._common import positive_int, safe_path
+from tagnet.commands._common import (
+    add_weights_arguments,
+    positive_int,
+    safe_path,
+    weights_model,
+)
 
 HELP = "classify videos with a trained checkpoint: top-k class names and probabilities"
 DESCRIPTION = """\
@@ -31,8 +36,6 @@ into --out-dir; --annotate OUT.mp4 also writes the video with the current top-3.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FOLDER")
-    from tagnet.commands.export import add_weights_arguments
-
     parser.add_argument("--checkpoint", "-k",
                         help="a .pth written by tagnet train, or a run folder (best.pth)")
     add_weights_arguments(parser)
@@ -56,48 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --window: write the video with the current top-3 drawn")
 
 
-def find_videos(inputs: list[str]) -> list[str]:
-    """Video files named directly or found (recursively, sorted) in folders; names in a
-    folder that cannot be read (symlink loops, links to nothing) are reported and skipped."""
-    from pathlib import Path
-
-    from tagnet.datasets.csv_dataset import VIDEO_EXTENSIONS, find_video_files
-
-    found = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            videos, unreadable = find_video_files(p)
-            found += videos
-            for path, reason in unreadable:
-                print(f"skipping '{safe_path(path)}': {reason}")
-        elif p.is_file():
-            found.append(str(p))
-        else:
-            raise FileNotFoundError(f"'{item}' is neither a video file nor a folder")
-    if not found:
-        raise FileNotFoundError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) in {inputs}")
-    return found
-
-
-def clip_tensor(path: str, cfg):
-    """One centre-cropped test clip ``(3, T, H, W)`` of ``path``, as ``cfg`` samples it."""
-    from tagnet.datasets.base import VideoDataset
-    from tagnet.train.datasets import short_side_for, transform_for
-
-    ds = VideoDataset([(path, 0)], ["clip"], num_frames=cfg.data.num_frames, num_clips=1,
-                      transform=transform_for(cfg, train=False, views=False),
-                      short_side=short_side_for(cfg), on_error="raise")
-    return ds[0][0]
-
-
 def _weights_model(args: argparse.Namespace, device):
     """Model, class names and config for ``--weights``."""
     from pathlib import Path
 
-    from tagnet.commands.export import model_from_weights
-
-    model, cfg, layout = model_from_weights(args)
+    model, cfg, layout = weights_model(args)
     classes = model.head.num_classes if hasattr(model, "head") else args.num_classes
     if args.classes:
         names = [line.strip() for line in Path(args.classes).read_text().splitlines()
@@ -111,58 +77,13 @@ def _weights_model(args: argparse.Namespace, device):
     return model.to(device), names, cfg
 
 
-def predict_videos(paths: list[str], model, class_names: list[str], cfg, *, topk: int = 5,
-                   num_clips: int = 1, batch_size: int = 4, device="cpu") -> list[dict]:
-    """``[{"path", "top": [{"class", "name", "prob"}, ...]}]`` for the decodable videos;
-    the others are reported on stdout and left out."""
-    import torch
-
-    from tagnet.datasets.base import VideoDataset
-    from tagnet.datasets.video import VideoDecodeError
-    from tagnet.eval.inference import forward_views
-    from tagnet.train.datasets import short_side_for, transform_for
-
-    cfg.eval.num_clips = num_clips
-    ds = VideoDataset([(p, 0) for p in paths], class_names, num_frames=cfg.data.num_frames,
-                      num_clips=num_clips, transform=transform_for(cfg, train=False),
-                      short_side=short_side_for(cfg), on_error="raise")
-    k = min(topk, len(class_names))
-    model.eval()
-    results, batch, names = [], [], []
-
-    def flush():
-        with torch.no_grad():
-            probs, _ = forward_views(model, torch.stack(batch).to(device))
-        top = probs.cpu().topk(k, dim=1)
-        for path, values, classes in zip(names, top.values, top.indices, strict=True):
-            results.append({"path": path, "top": [
-                {"class": int(c), "name": class_names[int(c)], "prob": float(v)}
-                for v, c in zip(values, classes, strict=True)]})
-        batch.clear()
-        names.clear()
-
-    for i, path in enumerate(paths):
-        try:
-            clip = ds[i][0]
-        except VideoDecodeError as exc:
-            print(f"skipping: {safe_path(str(exc))}")  # the message names the file
-            continue
-        batch.append(clip)
-        names.append(path)
-        if len(batch) == batch_size:
-            flush()
-    if batch:
-        flush()
-    return results
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from tagnet.config import Config
-    from tagnet.train.distributed import resolve_device
-    from tagnet.train.modeling import load_model
+    from tagnet.distributed import resolve_device
+    from tagnet.inference import find_videos, predict_videos
+    from tagnet.models.factory import load_run
 
     if (args.checkpoint is None) == (args.weights is None):
         raise ValueError("pass either --checkpoint (a tagnet training checkpoint) or --weights "
@@ -176,11 +97,8 @@ def run(args: argparse.Namespace) -> int:
     if args.weights is not None:
         model, class_names, cfg = _weights_model(args, device)
     else:
-        ckpt = Path(args.checkpoint)
-        if ckpt.is_dir():
-            ckpt = ckpt / "best.pth"
-        model, state = load_model(ckpt, device)
-        cfg, class_names = Config.from_dict(state["config"]), list(state["class_names"])
+        model = load_run(args.checkpoint, device=device)
+        cfg, class_names = model.run_config, model.class_names
     if args.window is not None or args.annotate or args.stride is not None:
         if args.window is None:
             raise ValueError("--stride and --annotate need --window SECONDS")

@@ -35,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "output_dir's last.pth); the run's saved config is used")
     parser.add_argument("--select-on", choices=["holdout", "val"], default=None,
                         help="model selection split: a holdout of the train list (default) "
-                             "or the official val list (the released protocol)")
+                             "or the official val list (the released protocol; where val is "
+                             "also the test split, as in FineGym, add "
+                             "train.allow_test_selection=true)")
     parser.add_argument("--output-dir", "-o", help="run folder (output_dir)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 or auto (default)")
     parser.add_argument("--overwrite", action="store_true",
@@ -54,7 +56,7 @@ def resolve(args: argparse.Namespace):
     from pathlib import Path
 
     from tagnet.config import Config, load_config
-    from tagnet.train.checkpoint import load_checkpoint
+    from tagnet.weights import load_checkpoint
 
     overrides = list(args.overrides)
     for flag, key in (("select_on", "train.select_on"), ("output_dir", "output_dir"),

@@ -10,7 +10,7 @@ _EXPORTS = {
     "mmaction2_mean_class_accuracy": "metrics", "per_class_accuracy": "metrics",
     "evaluate": "evaluate", "predict": "inference", "Predictions": "inference",
     "plot_confusion_matrix": "plots", "plot_training_curves": "plots", "plot_tsne": "tsne",
-    "tsne_embed": "tsne", "MultiCropTransform": "views",
+    "tsne_embed": "tsne",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -8,12 +8,12 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from tagnet.data import eval_loader
 from tagnet.datasets.skips import SkipSummary
+from tagnet.distributed import DistInfo
 from tagnet.eval.inference import Predictions, predict
 from tagnet.eval.metrics import classification_metrics
 from tagnet.eval.report import write_json, write_per_class_csv, write_predictions_csv
-from tagnet.train.data import eval_loader
-from tagnet.train.distributed import DistInfo
 
 
 def evaluate(model: nn.Module, dataset: Dataset, class_names: Sequence[str], *,

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from tagnet.train.distributed import DistInfo
+from tagnet.distributed import DistInfo
 
 
 @dataclass
@@ -84,7 +84,7 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str = "
 
     In a distributed run each rank's loader holds the shard
     ``range(rank, N, world_size)`` of the dataset (see
-    :func:`tagnet.train.data.eval_loader`); the shards are gathered and put back
+    :func:`tagnet.data.eval_loader`); the shards are gathered and put back
     in dataset order on every rank.
     """
     device = torch.device(device)

@@ -122,7 +122,7 @@ def predict_windows(model: torch.nn.Module, path: str | Path, cfg, class_names: 
         ``first_frame``, ``last_frame``, ``top``: ``[{"class", "name", "prob"}]``) and the
         probabilities ``(num_windows, num_classes)``.
     """
-    from tagnet.train.datasets import short_side_for, transform_for
+    from tagnet.data import short_side_for, transform_for
 
     model.eval()
     k = min(topk, len(class_names))

@@ -4,7 +4,7 @@
 
     tagnet.config.load_config --> train(cfg) --> Trainer.fit --> last.pth / best.pth
                                        |                           (checkpoint.py)
-                 build_run_data (data.py, datasets.py)   build_model (modeling.py)
+                 build_run_data (data.py)        tagnet.models.factory.build_model
 
 Names are imported lazily, so ``import tagnet.train`` stays cheap and free of cycles.
 """
@@ -12,10 +12,7 @@ from importlib import import_module
 
 _EXPORTS = {
     "train": "run", "seed_everything": "run", "Trainer": "engine",
-    "build_model": "modeling", "load_model": "modeling",
-    "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
-    "build_run_data": "data", "build_dataset": "datasets",
-    "init_distributed": "distributed", "RunLogger": "logger",
+    "save_checkpoint": "checkpoint", "build_run_data": "data", "RunLogger": "logger",
     "FolderLock": "lock", "FolderLockedError": "lock", "NonFiniteError": "engine",
     "RunExistsError": "run", "CheckpointWriteError": "checkpoint",
 }

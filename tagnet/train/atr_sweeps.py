@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from tagnet.train.experiment import Variant
+from tagnet.train.variants import Variant
 
 #: The backbone of the rows when the config's model is not an ATR one (the demo's widths).
 TINY_BACKBONE = {"widths": [8, 16, 32, 64], "stem_mid": 8}

@@ -18,10 +18,8 @@ with ``weights_only=True``.
 from __future__ import annotations
 
 import errno
-import pickle
 import platform
 import random
-import re
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +27,10 @@ import numpy as np
 import torch
 
 from tagnet.datasets.atomic import atomic_path
+from tagnet.weights import CHECKPOINT_FORMAT, CHECKPOINT_VERSION  # reading: tagnet.weights
 
-FORMAT = "tagnet-checkpoint"
-FORMAT_VERSION = 1
+FORMAT = CHECKPOINT_FORMAT
+FORMAT_VERSION = CHECKPOINT_VERSION
 
 
 def versions() -> dict[str, str]:
@@ -77,8 +76,6 @@ class CheckpointWriteError(OSError, RuntimeError):
     previous file of that name is intact."""
 
 
-#: Entries every tagnet checkpoint has (``load_checkpoint`` checks them).
-REQUIRED = ("model", "config", "class_names", "epoch")
 #: Entries a checkpoint needs to resume training from it.
 RESUME_KEYS = ("optimizer", "scheduler", "step_in_epoch", "global_step", "running", "best",
                "rng")
@@ -138,55 +135,6 @@ _WRITE_ERRORS = {
 }
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a tagnet checkpoint with ``weights_only=True``.
-
-    Raises ``ValueError`` with one line naming the file for anything else: an empty or
-    truncated file, a pickle of Python objects (refused on purpose: ``weights_only`` loading
-    never runs code from a file), a missing entry, or non-finite weights (a diverged run).
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "last.pth"
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint '{path}' does not exist; pass a run folder "
-                                "(its last.pth is used) or a .pth file written by tagnet train")
-    if path.stat().st_size == 0:
-        raise ValueError(f"checkpoint '{path}' is empty (0 bytes): it was not written to the "
-                         "end; use another checkpoint of the run (best.pth, last.pth)")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if found is None:
-            raise ValueError(f"checkpoint '{path}' is not a readable PyTorch file (corrupt, "
-                             "truncated, or not a checkpoint)") from None
-        raise ValueError(
-            f"checkpoint '{path}' holds a pickled Python object ({found.group(1)}); tagnet "
-            "refuses it on purpose, since loading it could run code from the file. Checkpoints "
-            "from tagnet train hold only tensors and plain values") from None
-    except (RuntimeError, EOFError) as exc:
-        raise ValueError(f"checkpoint '{path}' is corrupt or truncated ({_first_line(exc)}); "
-                         "use another checkpoint of the run (best.pth, last.pth)") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(
-            f"'{path}' is not a tagnet training checkpoint (no 'format': {FORMAT!r} entry); "
-            "plain state dicts load with model.load_state_dict or model.backbone_weights")
-    if state.get("format_version", FORMAT_VERSION + 1) > FORMAT_VERSION:
-        raise ValueError(f"'{path}' has checkpoint format {state.get('format_version')}, newer "
-                         f"than this tagnet ({FORMAT_VERSION}); upgrade tagnet")
-    missing = [k for k in REQUIRED if k not in state]
-    if missing:
-        raise ValueError(f"checkpoint '{path}' lacks the entries {', '.join(missing)}; it is "
-                         "damaged or was not written by tagnet train")
-    bad = nonfinite_tensors(state["model"])
-    if bad:
-        raise ValueError(f"checkpoint '{path}' holds non-finite weights ({_names(bad)}): the "
-                         "run diverged; use a checkpoint from before it, and train with a "
-                         "lower train.lr or train.clip_grad_norm")
-    return state
-
-
 def check_resumable(state: dict, path: str | Path) -> None:
     """Raise naming the missing entries if ``state`` cannot continue a run."""
     missing = [k for k in RESUME_KEYS if k not in state]
@@ -196,22 +144,5 @@ def check_resumable(state: dict, path: str | Path) -> None:
                          f"model.weights={path}")
 
 
-def nonfinite_tensors(tensors: dict) -> list[str]:
-    """Names of the floating-point tensors in ``tensors`` holding NaN or infinity."""
-    return [k for k, v in tensors.items() if isinstance(v, torch.Tensor)
-            and v.is_floating_point() and not bool(torch.isfinite(v).all())]
-
-
-def _names(names: list[str], k: int = 3) -> str:
-    more = f" and {len(names) - k} more" if len(names) > k else ""
-    return ", ".join(names[:k]) + more
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0].rstrip(".") if text else type(exc).__name__
-
-
-__all__ = ["save_checkpoint", "load_checkpoint", "check_resumable", "nonfinite_tensors",
-           "capture_rng_state", "restore_rng_state", "versions", "CheckpointWriteError", "FORMAT",
-           "FORMAT_VERSION"]
+__all__ = ["save_checkpoint", "check_resumable", "capture_rng_state", "restore_rng_state",
+           "versions", "CheckpointWriteError", "FORMAT", "FORMAT_VERSION"]

@@ -17,51 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from tagnet.config import Config
-from tagnet.datasets.base import SkippedClip, without_substitution
-from tagnet.train.distributed import DistInfo
-from tagnet.train.sampling import shard_indices
-
-
-def collate(items: Sequence) -> tuple:
-    """``(clip, label, meta)`` items -> ``(clips, labels, meta)``; meta becomes a dict of
-    lists (paths and sampled indices may differ in length across clips).
-
-    :class:`~tagnet.datasets.base.SkippedClip` items (clips an evaluation dataset could not
-    decode) are left out of the batch and listed as ``(path, reason, index)`` in
-    ``meta["left_out"]``; a batch of only such items has ``clips`` of shape ``(0,)``.
-    """
-    left_out = [tuple(it) for it in items if isinstance(it, SkippedClip)]
-    items = [it for it in items if not isinstance(it, SkippedClip)]
-    clips = torch.stack([it[0] for it in items]) if items else torch.empty(0)
-    labels = torch.as_tensor([int(it[1]) for it in items], dtype=torch.long)
-    meta: dict = {}
-    if items and len(items[0]) > 2 and isinstance(items[0][2], dict):
-        for key in items[0][2]:
-            meta[key] = [it[2].get(key) for it in items]
-    if left_out:
-        meta["left_out"] = left_out
-    return clips, labels, meta
-
-
-def dataset_labels(dataset: Dataset) -> list[int]:
-    """Labels of every item without decoding a video.
-
-    Uses ``dataset.targets`` or ``dataset.samples`` (``(path, label)`` pairs) and
-    looks through :class:`~torch.utils.data.Subset`.
-    """
-    if isinstance(dataset, Subset):
-        labels = dataset_labels(dataset.dataset)
-        return [labels[i] for i in dataset.indices]
-    for attr in ("targets", "labels"):
-        if hasattr(dataset, attr):
-            return [int(y) for y in getattr(dataset, attr)]
-    if hasattr(dataset, "samples"):
-        return [int(s[1]) for s in dataset.samples]
-    raise TypeError(f"{type(dataset).__name__} exposes neither .targets nor .samples; "
-                    "cannot split it by class without decoding every clip")
+from tagnet.data import dataset_labels, label_origins
 
 
 def stratified_holdout(labels: Sequence[int], fraction: float, seed: int = 0
@@ -85,30 +44,6 @@ def stratified_holdout(labels: Sequence[int], fraction: float, seed: int = 0
         holdout += idx[:k].tolist()
     holdout_set = set(holdout)
     return [i for i in range(len(y)) if i not in holdout_set], sorted(holdout)
-
-
-def eval_loader(dataset: Dataset, batch_size: int, num_workers: int,
-                dist: DistInfo | None = None) -> DataLoader:
-    """Ordered loader; in a distributed run rank ``r`` gets ``r, r + R, ...`` (no padding).
-
-    Clips are never substituted (:func:`~tagnet.datasets.base.without_substitution`): with
-    ``data.on_error=skip`` a clip that fails to decode is left out of its batch and listed
-    in the batch's ``meta["left_out"]``, so metrics count every scored clip exactly once.
-    """
-    dataset = without_substitution(dataset)
-    if dist is not None and dist.distributed:
-        dataset = Subset(dataset, shard_indices(len(dataset), dist.rank, dist.world_size))
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                      collate_fn=collate)
-
-
-def label_origins(dataset: Dataset) -> list[str]:
-    """Where each item's label comes from (``"list.txt:12"``, a path, else ``"item i"``)."""
-    if isinstance(dataset, Subset):
-        origins = label_origins(dataset.dataset)
-        return [origins[i] for i in dataset.indices]
-    origins = getattr(dataset, "origins", None)
-    return list(origins) if origins is not None else [f"item {i}" for i in range(len(dataset))]
 
 
 def check_run_labels(train: Dataset, num_classes: int, others: dict) -> None:
@@ -140,7 +75,7 @@ def build_run_data(cfg: Config) -> RunData:
     The selection split is read with one centre-cropped clip per video (it runs every
     epoch); only the test split uses ``eval.num_clips`` x ``eval.num_crops`` views.
     """
-    from tagnet.train.datasets import build_dataset
+    from tagnet.data import build_dataset
 
     d = cfg.data
     train_full = build_dataset(cfg, d.train_split, train=True)
@@ -168,5 +103,4 @@ def build_run_data(cfg: Config) -> RunData:
                    d.test_split)
 
 
-__all__ = ["collate", "eval_loader", "stratified_holdout", "dataset_labels", "build_run_data",
-           "RunData", "check_run_labels", "label_origins"]
+__all__ = ["stratified_holdout", "build_run_data", "RunData", "check_run_labels"]

@@ -32,21 +32,21 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from tagnet.config import Config
+from tagnet.data import collate, eval_loader
 from tagnet.datasets import SkipSummary
+from tagnet.distributed import DistInfo, all_reduce_sum, barrier
 from tagnet.eval.inference import predict, unwrap
 from tagnet.eval.metrics import classification_metrics
 from tagnet.train.checkpoint import (
     capture_rng_state,
-    nonfinite_tensors,
     restore_rng_state,
     save_checkpoint,
     versions,
 )
-from tagnet.train.data import collate, eval_loader
-from tagnet.train.distributed import DistInfo, all_reduce_sum, barrier
 from tagnet.train.logger import RunLogger
 from tagnet.train.optim import build_optimizer, build_scheduler
 from tagnet.train.sampling import ResumableSampler, SeededDataset
+from tagnet.weights import nonfinite_tensors
 
 _HIGHER_IS_BETTER = {"top1": True, "mca": True, "loss": False}
 

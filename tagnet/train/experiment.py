@@ -10,10 +10,8 @@ and ``tagnet ablate``.
 """
 from __future__ import annotations
 
-import copy
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -21,14 +19,7 @@ import yaml
 from tagnet.config import Config
 from tagnet.datasets.atomic import atomic_write
 from tagnet.train.data import RunData, build_run_data
-
-
-@dataclass
-class Variant:
-    """One row of an experiment: a name and the config overrides that define it."""
-
-    name: str
-    overrides: list[str] = field(default_factory=list)
+from tagnet.train.variants import Variant, variant_config
 
 
 def prepare_synthetic(cfg: Config, progress: bool = True):
@@ -58,20 +49,13 @@ def prepare_synthetic(cfg: Config, progress: bool = True):
     return synth
 
 
-def variant_config(base: Config, variant: Variant, seed: int, output: Path) -> Config:
-    cfg = copy.deepcopy(base)
-    cfg.override(variant.overrides)
-    cfg.seed, cfg.name = seed, variant.name
-    cfg.output_dir = str(output)
-    return cfg
-
-
 #: Config keys that do not change a run's result (a resumed sweep may set them differently).
-_COSMETIC = (("train", "progress"), ("train", "tensorboard"))
+_COSMETIC = (("train", "progress"), ("train", "tensorboard"), ("train", "sweep_seeds"))
 
 
 def _comparable(d: dict) -> dict:
-    d = yaml.safe_load(yaml.safe_dump(d))  # tuples -> lists, as in a saved config.yaml
+    # through Config: keys added since a run was saved compare as their defaults
+    d = yaml.safe_load(yaml.safe_dump(Config.from_dict(d).to_dict()))  # tuples -> lists
     for section, key in _COSMETIC:
         d.get(section, {}).pop(key, None)
     return d
@@ -181,10 +165,13 @@ def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference
             -> rows with the same pooled features as an earlier row: skipped, or run if asked
         + noise-floor pair (full head, PyG vs structured APPNP)
         for seed, variant: run_variant -> record
-        sweep_table: mean ± std, 95% t interval, paired Δ vs reference, noise floor
+        sweep_table: mean ± std, 95% t interval, paired Δ vs reference with its exact
+                     sign-flip p and Holm's correction over the table, noise floor
 
-    Returns a dict with ``records``, ``table`` (Markdown), ``summary``,
-    ``equivalent`` and ``unlocked``.
+    Returns a dict with ``records`` (one per run: variant, seed, metrics), ``table``
+    (Markdown), ``summary`` (per row: ``seeds`` and per metric the per-seed ``values``,
+    the paired Δ, its interval, ``p`` and ``p_holm``), ``holm``, ``equivalent`` and
+    ``unlocked``: every number of the table can be recomputed from ``records``.
     """
     from tagnet.eval.tables import sweep_table
     from tagnet.train.sweeps import (
@@ -202,6 +189,8 @@ def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference
                          "no estimate of the run-to-run spread); give more seeds or ask for no "
                          "intervals")
     variants = sweep_variants(sweep, values, cfg.model.arch)
+    for v in variants:  # refuse a row that selects on the test split before any run starts
+        variant_config(cfg, v, seeds[0], output).validate()
     pairs = ()
     if cfg.data.synth:
         pairs = prepare_synthetic(cfg, progress=progress).order_pairs
@@ -261,7 +250,8 @@ def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference
                   f"unlocked it (model.preset=null, the preset's other values kept).")
     return {"sweep": sweep, "seeds": seeds, "dataset": cfg.data.version, "records": records,
             "summary": summary["rows"], "reference": summary["reference"],
-            "noise_floor": summary["noise_floor"], "table": table, "unlocked": unlocked,
+            "noise_floor": summary["noise_floor"], "holm": summary["holm"], "table": table,
+            "unlocked": unlocked,
             "equivalent": {k: vars(e) for k, e in equivalent.items()}}
 
 
@@ -270,5 +260,5 @@ def shared_data(cfg: Config) -> RunData:
     return build_run_data(cfg)
 
 
-__all__ = ["Variant", "prepare_synthetic", "run_variant", "run_sweep", "variant_config",
-           "order_pair_accuracy", "within_group_accuracy", "order_chance", "shared_data"]
+__all__ = ["prepare_synthetic", "run_variant", "run_sweep", "order_pair_accuracy",
+           "within_group_accuracy", "order_chance", "shared_data"]

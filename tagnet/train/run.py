@@ -19,13 +19,14 @@ import numpy as np
 import torch
 
 from tagnet.config import Config
-from tagnet.train.checkpoint import check_resumable, load_checkpoint
+from tagnet.distributed import barrier, cleanup_distributed, init_distributed
+from tagnet.models.factory import build_model
+from tagnet.train.checkpoint import check_resumable
 from tagnet.train.data import RunData, build_run_data
-from tagnet.train.distributed import barrier, cleanup_distributed, init_distributed
 from tagnet.train.engine import Trainer
 from tagnet.train.lock import FolderLock
 from tagnet.train.logger import RunLogger
-from tagnet.train.modeling import build_model
+from tagnet.weights import load_checkpoint
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

@@ -114,9 +114,4 @@ class ResumableSampler(DistributedSampler):
         return max(self.num_samples - self.start, 0)
 
 
-def shard_indices(n: int, rank: int, world_size: int) -> list[int]:
-    """Indices ``rank, rank + world_size, ...`` of ``range(n)``: evaluation shards, no padding."""
-    return list(range(rank, n, world_size))
-
-
-__all__ = ["SeededDataset", "ResumableSampler", "sample_seed", "shard_indices"]
+__all__ = ["SeededDataset", "ResumableSampler", "sample_seed"]

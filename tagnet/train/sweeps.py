@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagnet.config import Config
-from tagnet.train.experiment import Variant, variant_config
+from tagnet.train.variants import Variant, variant_config
 
-#: Table 4's row labels, by :data:`tagnet.head.ABLATIONS` key.
+#: Table 4's row labels, by :data:`tagnet.models.head.ABLATIONS` key.
 ROW_LABELS = {"B": "B", "B+TE": "B + TE", "B+TE+IF-FC": "B + TE + IF-FC",
               "B+TE+TAT": "B + TE + TAT", "full": "B + TE + IF-FC + TAT (full)"}
 SWEEPS = ("rows", "ffn", "backbone", "topology", "readout", "operator", "attention", "atr")
@@ -39,7 +39,7 @@ SWEEPS = ("rows", "ffn", "backbone", "topology", "readout", "operator", "attenti
 
 def default_values(sweep: str) -> list[str]:
     from tagnet.graphs import list_topologies
-    from tagnet.head import ABLATIONS
+    from tagnet.models.head import ABLATIONS
 
     if sweep == "rows":
         return list(ABLATIONS)
@@ -56,7 +56,7 @@ def default_values(sweep: str) -> list[str]:
 
         return list(TABLES)
     if sweep == "readout":
-        from tagnet.readouts import list_readouts
+        from tagnet.models.readouts import list_readouts
 
         return list_readouts()
     if sweep == "operator":
@@ -75,7 +75,7 @@ def sweep_variants(sweep: str, values: Sequence[str] | None = None,
 
         return atr_variants(values, current_arch)
     if sweep == "rows":
-        from tagnet.head import ABLATIONS
+        from tagnet.models.head import ABLATIONS
 
         unknown = [v for v in values if v not in ABLATIONS]
         if unknown:
@@ -135,7 +135,7 @@ def unlock_preset(base: Config, variants: list[Variant]) -> tuple[list[Variant],
     ``data.num_frames``), so the rows differ only in what the sweep varies.
     Returns the variants and the unlocked keys (empty when nothing conflicts).
     """
-    from tagnet.presets import PRESETS
+    from tagnet.models.presets import PRESETS
 
     preset = base.model.preset
     if preset is None:
@@ -224,7 +224,7 @@ def equivalent_variants(base: Config, variants: Sequence[Variant], num_classes: 
     """  # noqa: E501
     import torch
 
-    from tagnet.train.modeling import build_model
+    from tagnet.models.factory import build_model
 
     g = torch.Generator().manual_seed(seed)
     built = []

@@ -100,7 +100,8 @@ def _run_cfg(tmp_path, train, test, **extra):
     return load_config(None, [
         "data.dataset=csv", f"data.root={tmp_path / 'v'}", f"data.train_list={train}",
         f"data.test_list={test}", "data.num_frames=2", "data.num_workers=0",
-        "train.select_on=val", *[f"{k}={v}" for k, v in extra.items()]])
+        "train.select_on=val", "train.allow_test_selection=true",  # val falls back on test
+        *[f"{k}={v}" for k, v in extra.items()]])
 
 
 def test_run_labels_checked_before_training(tmp_path, clip):

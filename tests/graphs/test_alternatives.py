@@ -192,9 +192,27 @@ def test_parse_topology_errors_name_the_fix():
         parse_topology("tga")
     with pytest.raises(ValueError, match=r"'temporal_window' in .* takes parameters \(k\)"):
         parse_topology("intra_frame+temporal_window:K=2")
-    with pytest.raises(ValueError, match="not KEY=VALUE"):
-        parse_topology("temporal_window:2")
+    with pytest.raises(ValueError, match=r"'temporal_window' takes parameters \(k\); too many"):
+        parse_topology("temporal_window:2,3")
+    with pytest.raises(ValueError, match="positional value '3' after a KEY=VALUE"):
+        parse_topology("random:seed=1,3")
+    with pytest.raises(ValueError, match="'k' given twice"):
+        parse_topology("temporal_window:k=1,k=2")
+    with pytest.raises(ValueError, match=r"'tag' in 'tag:2\+temporal' takes no parameters"):
+        parse_topology("tag:2+temporal")
+    with pytest.raises(ValueError, match="empty part"):
+        parse_topology("tag+")
     with pytest.raises(ValueError, match="'knn_feature'.*unexpected keyword"):
         parse_topology("knn_feature:kk=2")
     with pytest.raises(ValueError, match="distinct"):
         parse_topology("temporal+temporal")
+
+
+@settings(max_examples=20, deadline=None)
+@given(grid=grids(), k=st.integers(1, 3))
+def test_counts_known_before_building_are_exact(grid, k):
+    for spec in ("spatial_grid", "spatial_grid:neighbours=8", f"temporal_window:{k}",
+                 "temporal_dense", "global", "random:tag_dense", f"tag_directed:{k}",
+                 "random_temporal:tag_window", "random_typed:lattice"):
+        topology = get_topology(spec)
+        assert topology.num_edges(grid) == topology.edges(grid)[0].size(1), spec

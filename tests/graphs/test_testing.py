@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -191,7 +193,31 @@ def test_every_registered_topology_passes(name):
 def test_registered_edge_sets_declare_symmetry():
     # the declarations are what makes the symmetry check run on them
     directed = {n for n in list_edge_sets() if not get_edge_set(n).symmetric}
-    assert directed == {"knn_feature"}
+    assert directed == {"knn_feature", "temporal_forward", "temporal_backward"}
+    assert get_edge_set("temporal_forward").symmetric is False  # declared, not just unset
+
+
+@pytest.mark.parametrize("name", ["temporal_forward", "temporal_backward"])
+def test_directed_edge_sets_pass_as_directed_and_fail_as_symmetric(name):
+    assert_valid_edge_set(name)  # symmetric=False, as declared
+    assert_valid_edge_set(name, symmetric=False)
+    first = "(0 -> 1) has no reverse edge (1 -> 0)" if name == "temporal_forward" else \
+        "(1 -> 0) has no reverse edge (0 -> 1)"
+    with pytest.raises(AssertionError, match=rf"edge set '{name}' on grid 4x1x1: edge 0 "
+                                             rf"{re.escape(first)} though the edge set is "
+                                             "declared symmetric"):
+        assert_valid_edge_set(name, symmetric=True)
+    # declared symmetric at registration, the same builder fails every check that reads it
+    from tagnet.graphs.directed import _forward
+
+    def declared_symmetric(grid):
+        return _forward(grid, 1) if name == "temporal_forward" else _forward(grid, 1).flip(0)
+
+    declared_symmetric.symmetric = True
+    with pytest.raises(AssertionError, match="declared symmetric"):
+        assert_valid_edge_set(declared_symmetric)
+    with pytest.raises(AssertionError, match="declared symmetric"):
+        assert_valid_topology(["intra_frame", declared_symmetric], vectorised=False)
 
 
 def test_dense_propagation_is_the_closed_form():

@@ -233,7 +233,7 @@ def test_ablate_ffn_sweep(synth, tmp_path):
 def _initial_model(run_dir):
     """The model a run started from: train() seeds with cfg.seed right before building it."""
     from tagnet.config import load_config
-    from tagnet.train.modeling import build_model
+    from tagnet.models.factory import build_model
 
     cfg = load_config(run_dir / "config.yaml")
     torch.manual_seed(cfg.seed)
@@ -307,7 +307,8 @@ def test_selection_on_a_holdout_by_default_and_on_val_as_released(synth, trained
     assert not any("released protocol" in r["message"] for r in _log(trained, "info"))
     run = tmp_path / "released"
     assert main(["train", "--config", "demo", "--output-dir", str(run), f"data.root={synth.root}",
-                 *TINY, "--select-on", "val", "--no-test"]) == 0
+                 *TINY, "--select-on", "val", "train.allow_test_selection=true",
+                 "--no-test"]) == 0
     (epoch,) = _log(run, "epoch")
     assert epoch["val_split"] == "val" and epoch["val_num_samples"] == len(synth.val)
     assert _log(run, "info")[0]["train_clips"] == len(synth.train)

@@ -80,8 +80,8 @@ def test_safe_path():
 def checkpoint(tmp_path):
     """A tagnet checkpoint of an untrained tiny model (3 classes, 8 frames of 32 px)."""
     from tagnet.config import load_config
+    from tagnet.models.factory import build_model
     from tagnet.train.engine import Trainer
-    from tagnet.train.modeling import build_model
 
     cfg = load_config(None, [*TINY, "train.progress=false", f"output_dir={tmp_path / 'run'}"])
     trainer = Trainer(cfg, build_model(cfg, 3), [None], None, ["a", "b", "c"])

@@ -6,7 +6,8 @@ import re
 import pytest
 
 from tagnet.cli import main
-from tagnet.train.checkpoint import load_checkpoint, save_checkpoint
+from tagnet.train.checkpoint import save_checkpoint
+from tagnet.weights import load_checkpoint
 
 TINY = [  # the 3-class, 8-frame, 32 px benchmark and the ~20k-parameter model of test_cli.py
     "data.synth={num_classes: 3, clips_per_class: 8, num_frames: 8, size: 32, seed: 0}",

@@ -12,9 +12,10 @@ from tagnet.backbones import TokenShardDataset
 from tagnet.cli import main
 from tagnet.commands import demo
 from tagnet.datasets.synth_paths import order_groups
-from tagnet.readouts import MaxReadout, MeanReadout
-from tagnet.train.experiment import Variant, prepare_synthetic, variant_config
-from tagnet.train.modeling import build_model
+from tagnet.models.factory import build_model
+from tagnet.models.readouts import MaxReadout, MeanReadout
+from tagnet.train.experiment import prepare_synthetic
+from tagnet.train.variants import Variant, variant_config
 
 #: a few clips per class (3 train, 1 test), one epoch
 TINY = ["data.synth.clips_per_class=4", "train.epochs=1", "train.batch_size=8"]

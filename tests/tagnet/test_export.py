@@ -10,7 +10,7 @@ import yaml
 
 from tagnet import create_model
 from tagnet.cli import main
-from tagnet.head import TAGHead
+from tagnet.models.head import TAGHead
 from tagnet.propagation import GraphPropagation
 
 TINY = dict(num_classes=3, num_frames=8, img_size=32, ffn_dim=16, num_heads=2,

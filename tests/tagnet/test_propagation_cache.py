@@ -4,7 +4,7 @@ from torch_geometric.nn import APPNP
 
 from tagnet.graphs import TokenGrid, Topology, batch_graphs, get_topology, list_topologies
 from tagnet.graphs.edge_sets import EdgeSet, FunctionEdgeSet
-from tagnet.head import TAGHead
+from tagnet.models.head import TAGHead
 from tagnet.propagation import GraphPropagation, appnp_dense_reference, graph_cache
 from tagnet.propagation.functional import METHODS, propagate, resolve_method
 

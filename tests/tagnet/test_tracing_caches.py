@@ -9,7 +9,7 @@ import torch
 from tagnet.graphs import TokenGrid, Topology, batch_graphs, get_topology
 from tagnet.graphs.batching import TEMPLATES
 from tagnet.graphs.caching import LRUCache, is_tracing
-from tagnet.head import TAGHead
+from tagnet.models.head import TAGHead
 from tagnet.propagation import graph_cache, structured
 
 SCRIPT = """

@@ -8,9 +8,8 @@ import torch
 import yaml
 
 from tagnet import create_model
-from tagnet.backbones import load_state_dict_file
 from tagnet.cli import main
-from tagnet.convert import load_weights
+from tagnet.weights import load_state_dict_file, load_weights
 
 # a ~20k-parameter model on 8 x 32 x 32 clips (grid 1x2x2)
 TINY = dict(num_frames=8, img_size=32, ffn_dim=16, num_heads=2,
@@ -26,7 +25,7 @@ _STAGES = {"stem": 0, "layer1": 1, "layer2": 2, "layer3": 3, "layer4": 4}
 
 
 def to_released(state):
-    """tagnet keys -> the authors' released keys, written out independently of tagnet.convert."""
+    """tagnet keys -> the authors' released keys, written out independently of tagnet.weights."""
     out = {}
     for key, value in state.items():
         if key.startswith("backbone."):
@@ -148,8 +147,8 @@ def test_export_safetensors_then_eval_and_predict_through_weights(reference, tmp
                  str(config), "--json", str(preds), "--topk", "3"]) == 0
     got = json.loads(preds.read_text())
     # the same probabilities as the eval of the reference model on the same clips
-    from tagnet.commands.predict import clip_tensor
     from tagnet.config import load_config
+    from tagnet.inference import clip_tensor
     cfg = load_config(config)
     for item in got:
         with torch.no_grad():
@@ -166,3 +165,53 @@ def test_export_safetensors_then_eval_and_predict_through_weights(reference, tmp
     assert main(["predict", str(root / "val"), "--weights", str(released), "--config",
                  str(config), "--num-classes", "5"]) == 1  # refused, naming the mismatch
     assert "classes: file 3, model 5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_create_model_weights_is_the_two_call_path_in_one(name, reference, tmp_path):
+    model, x, logits = reference
+    make, layout = LAYOUTS[name]
+    path = _write(tmp_path, name, make(model.state_dict()))
+    torch.manual_seed(5)  # other initial weights than the reference's
+    one_call = create_model("tag_r2plus1d_tiny", weights=path, **TINY).eval()
+    assert one_call.head.num_classes == 3  # read from the file's classifier rows
+    assert one_call.weights_layout == layout
+    two_calls = tiny(5)
+    load_weights(two_calls, path)
+    with torch.no_grad():
+        assert torch.equal(one_call(x), logits) and torch.equal(two_calls(x), logits)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_every_weights_door_refuses_non_finite_tensors_naming_them(bad, reference, tmp_path):
+    model, _, _ = reference
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["head.fc.bias"][1] = bad
+    path = _write(tmp_path, "bad.safetensors", state)
+    for load in (lambda: load_weights(tiny(1), path),
+                 lambda: create_model("tag_r2plus1d_tiny", weights=path, **TINY)):
+        with pytest.raises(ValueError, match=r"non-finite weights \(NaN or inf in head\.fc\.bias"):
+            load()
+
+
+def test_save_weights_is_atomic_and_refuses_non_finite(reference, tmp_path, monkeypatch):
+    from tagnet.weights import save_weights
+
+    model, _, _ = reference
+    path = save_weights(model, tmp_path / "w.safetensors")
+    before = path.read_bytes()
+    broken = tiny(2)
+    with torch.no_grad():
+        broken.head.fc.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="head.fc.weight"):
+        save_weights(broken, path)
+    import safetensors.torch
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
+    with pytest.raises(OSError):
+        save_weights(tiny(3), path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == \
+        ["w.safetensors"]

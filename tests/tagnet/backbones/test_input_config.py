@@ -13,7 +13,7 @@ from tagnet.backbones.pretrained import (
     model_input_config,
 )
 from tagnet.config import load_config
-from tagnet.train.datasets import transform_for
+from tagnet.data import transform_for
 
 KINETICS = ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989))
 
@@ -72,10 +72,10 @@ def test_the_constants_reach_every_transform(overrides, mean, std):
 
 def test_extract_and_predict_normalise_as_the_backbone_expects(tmp_path):
     from tagnet.commands.extract import build_dataset
-    from tagnet.commands.predict import clip_tensor
     from tagnet.datasets.finesynth import write_mp4
     from tagnet.datasets.synth import render
     from tagnet.datasets.transforms import test_transform
+    from tagnet.inference import clip_tensor
 
     (tmp_path / "a").mkdir()
     video = tmp_path / "a" / "x.mp4"

@@ -7,14 +7,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from tagnet.datasets.transforms import test_transform
+from tagnet.data import collate
+from tagnet.datasets.transforms import MultiCropTransform, crop_offsets, test_transform
 from tagnet.eval.inference import forward_views, predict
 from tagnet.eval.metrics import confusion_matrix
 from tagnet.eval.plots import plot_confusion_matrix, plot_training_curves
 from tagnet.eval.report import write_json, write_per_class_csv, write_predictions_csv
 from tagnet.eval.tsne import plot_tsne, tsne_embed
-from tagnet.eval.views import MultiCropTransform, crop_offsets
-from tagnet.train.data import collate
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

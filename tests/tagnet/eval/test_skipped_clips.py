@@ -14,11 +14,12 @@ import pytest
 import torch
 
 import tagnet
+from tagnet.data import collate
 from tagnet.datasets import FineGym, VideoDecodeError, make_finesynth
 from tagnet.datasets.base import SkippedClip, VideoDataset, without_substitution
 from tagnet.datasets.transforms import test_transform
 from tagnet.eval.evaluate import evaluate
-from tagnet.train.data import RunData, collate
+from tagnet.train.data import RunData
 from tagnet.train.run import train
 
 
@@ -169,9 +170,9 @@ def test_training_logs_each_substitution(broken, tmp_path):
 def test_gather_orders_uneven_shards_by_dataset_index(monkeypatch):
     """Two ranks held 0, 2, 4 and 1, 3, 5 of six clips; rank 0 could not decode clip 2 and
     rank 1 clip 5. The gathered predictions are clips 0, 1, 3, 4 in dataset order."""
+    from tagnet.distributed import DistInfo
     from tagnet.eval import inference
     from tagnet.eval.inference import Predictions
-    from tagnet.train.distributed import DistInfo
 
     def shard(indices, skipped):
         idx = torch.tensor(indices)

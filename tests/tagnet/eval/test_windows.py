@@ -14,8 +14,8 @@ from tagnet.cli import main
 from tagnet.config import load_config
 from tagnet.datasets.sampling import uniform_indices
 from tagnet.eval.windows import iter_windows, plan_windows, window_at
+from tagnet.models.factory import build_model
 from tagnet.train.checkpoint import save_checkpoint
-from tagnet.train.modeling import build_model
 
 RATE, FRAMES = 10, 40  # a 4.0 s video; frame i shows grey level 5 * i
 

@@ -9,9 +9,9 @@ import torch
 from tagnet.train.checkpoint import (
     CheckpointWriteError,
     check_resumable,
-    load_checkpoint,
     save_checkpoint,
 )
+from tagnet.weights import load_checkpoint
 
 
 def _state(**entries):

@@ -9,13 +9,13 @@ from torch.utils.data import DataLoader, Dataset
 from tagnet.config import TrainConfig
 from tagnet.train.checkpoint import (
     capture_rng_state,
-    load_checkpoint,
     restore_rng_state,
     save_checkpoint,
 )
 from tagnet.train.data import stratified_holdout
 from tagnet.train.optim import build_optimizer, build_scheduler, lr_factor, param_groups
 from tagnet.train.sampling import ResumableSampler, SeededDataset
+from tagnet.weights import load_checkpoint
 
 
 def _draws():

@@ -11,9 +11,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_checkpoint_sampling import Noisy  # noqa: E402
 from toy_run import kill_mid_epoch_and_resume, main  # noqa: E402
 
-from tagnet.train.checkpoint import load_checkpoint  # noqa: E402
-from tagnet.train.data import collate  # noqa: E402
+from tagnet.data import collate  # noqa: E402
 from tagnet.train.sampling import SeededDataset  # noqa: E402
+from tagnet.weights import load_checkpoint  # noqa: E402
 
 TOY = str(Path(__file__).parent / "toy_run.py")
 

@@ -11,10 +11,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from toy_run import ToyClips, kill_mid_epoch_and_resume, main, toy_config, toy_data  # noqa: E402
 
-from tagnet.train.checkpoint import load_checkpoint  # noqa: E402
+from tagnet.models.factory import build_model  # noqa: E402
 from tagnet.train.engine import Trainer  # noqa: E402
-from tagnet.train.modeling import build_model  # noqa: E402
 from tagnet.train.run import train  # noqa: E402
+from tagnet.weights import load_checkpoint  # noqa: E402
 
 TOY = str(Path(__file__).parent / "toy_run.py")
 

@@ -7,7 +7,7 @@ import torch
 from tagnet.backbones import TokenShardDataset
 from tagnet.config import load_config
 from tagnet.datasets.synth_paths import CLASSES, order_groups, render_paths
-from tagnet.factory import create_model
+from tagnet.models.factory import create_model
 from tagnet.train.experiment import prepare_synthetic
 from tagnet.train.headroom import make_headroom
 

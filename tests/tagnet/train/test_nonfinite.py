@@ -10,9 +10,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 from toy_run import toy_config, toy_data  # noqa: E402
 
-from tagnet.train.checkpoint import load_checkpoint  # noqa: E402
+from tagnet.models.factory import build_model  # noqa: E402
 from tagnet.train.engine import NonFiniteError, Trainer  # noqa: E402
-from tagnet.train.modeling import build_model  # noqa: E402
+from tagnet.weights import load_checkpoint  # noqa: E402
 
 
 class NaNAt(nn.Module):

@@ -5,16 +5,16 @@ import torch
 
 from tagnet.config import load_config
 from tagnet.eval.tables import sweep_table
-from tagnet.factory import create_model
-from tagnet.presets import PRESETS
-from tagnet.train.experiment import Variant, order_chance, variant_config
-from tagnet.train.modeling import build_model
+from tagnet.models.factory import build_model, create_model
+from tagnet.models.presets import PRESETS
+from tagnet.train.experiment import order_chance
 from tagnet.train.sweeps import (
     equivalent_variants,
     noise_floor_variants,
     sweep_variants,
     unlock_preset,
 )
+from tagnet.train.variants import Variant, variant_config
 
 
 def head_config(frames=16):
@@ -103,12 +103,16 @@ def test_sweep_table_marks_effects_equivalents_and_noise_floor():
                                 equivalents={"IF-FC": Eq(), "full": Eq()}, chance={"top1": 0.25},
                                 noise=("full", "full, structured"))
     lines = text.splitlines()
-    assert "| B + TE " in lines[3] and "+50.0 [+42.5, +57.5] effect" in lines[3]
+    # 3 seeds: the smallest two-sided sign-flip p is 2/8, so nothing is called an effect
+    assert "| B + TE " in lines[3] and "+50.0 [+42.5, +57.5] | 0.25 (0.5) n.s." in lines[3]
+    assert "2/2^3 = 0.25, so no contrast can reach p < 0.05" in text
     assert "| full (= B + TE)" in lines[4]
     assert "| IF-FC" in lines[5] and "= B + TE (not run" in lines[5]
     assert "full, structured" not in "".join(lines[:7])
     assert "noise floor (full, structured - full" in text
-    assert summary["rows"][1]["top1"]["effect"] is True
+    top = summary["rows"][1]["top1"]
+    assert top["effect"] is False and (top["p"], top["p_holm"]) == (0.25, 0.5)
+    assert top["values"] == [0.80, 0.82, 0.86] and summary["rows"][1]["seeds"] == [0, 1, 2]
     assert summary["rows"][3] == {"variant": "IF-FC", "equivalent_to": "B + TE",
                                   "deviation": 3e-8, "run": False}
 

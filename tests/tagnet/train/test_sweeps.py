@@ -3,9 +3,9 @@ import pytest
 
 from tagnet.config import load_config
 from tagnet.graphs import list_topologies
-from tagnet.head import ABLATIONS
-from tagnet.train.experiment import Variant, variant_config
+from tagnet.models.head import ABLATIONS
 from tagnet.train.sweeps import default_values, slug, sweep_variants
+from tagnet.train.variants import Variant, variant_config
 
 
 def test_rows_are_table_4_in_the_papers_order():

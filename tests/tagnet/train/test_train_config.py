@@ -3,7 +3,7 @@ import pytest
 import yaml
 
 from tagnet.config import Config, list_configs, load_config
-from tagnet.presets import PRESETS, RELEASED_TRAINING
+from tagnet.models.presets import PRESETS, RELEASED_TRAINING
 
 
 def test_bundled_configs_load():

@@ -118,7 +118,7 @@ def kill_mid_epoch_and_resume(run_dir, args: list[str], epoch: int) -> dict:
     import subprocess
     from pathlib import Path
 
-    from tagnet.train.checkpoint import load_checkpoint
+    from tagnet.weights import load_checkpoint
 
     run_dir = Path(run_dir)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}

@@ -29,10 +29,10 @@ from torchvision.models import resnet as tv2d
 from torchvision.models import resnet50
 from torchvision.models.video import resnet as tv3d
 
-from tagnet.atr import ATRBlock
 from tagnet.backbones import VideoBackbone, create_backbone
 from tagnet.backbones.frame_resnet import FrameAware, FrameResNet, tsm_resnet
-from tagnet.registry import register_model
+from tagnet.models.atr import ATRBlock
+from tagnet.models.registry import register_model
 
 _LAST_NORM = {tv2d.BasicBlock: "bn2", tv2d.Bottleneck: "bn3",
               tv3d.BasicBlock: "conv2.1", tv3d.Bottleneck: "conv3.1"}
@@ -165,7 +165,7 @@ def resolve_blocks(model: nn.Module, where: int | str | Sequence[int | str] | No
 
 def insert_atr(model: nn.Module, stages: int | str | Sequence[int | str] | None = None, *,
                num_frames: int | None = None, **atr_kwargs) -> list[str]:
-    """Put an :class:`~tagnet.atr.ATRBlock` after the last norm of residual blocks, in place.
+    """Put an :class:`~tagnet.models.atr.ATRBlock` after the last norm of residual blocks, in place.
 
     Args:
         model (nn.Module): a network holding residual blocks (see the module docstring).
@@ -175,7 +175,7 @@ def insert_atr(model: nn.Module, stages: int | str | Sequence[int | str] | None 
             three stages. An empty sequence inserts nothing.
         num_frames (int, optional): the clip length, for 2D networks that fold time into
             the batch (:class:`FrameResNet` sets it itself).
-        **atr_kwargs: :class:`~tagnet.atr.ATRBlock` options (reduction, k, ...).
+        **atr_kwargs: :class:`~tagnet.models.atr.ATRBlock` options (reduction, k, ...).
 
     Returns:
         The dotted names of the norms now followed by an ATR block.
@@ -204,7 +204,7 @@ def insert_atr(model: nn.Module, stages: int | str | Sequence[int | str] | None 
 class ATRNet(nn.Module):
     """A backbone with ATR blocks inside and a plain average-pool + linear classifier.
 
-    Offers the :class:`~tagnet.model.TAGNet` interface (``forward_features``,
+    Offers the :class:`~tagnet.models.tagnet.TAGNet` interface (``forward_features``,
     ``forward_head``, ``reset_classifier``), so trainers and tools treat both alike. Without
     ATR blocks it is the plain baseline (``tsm_r50``, ``stages=()``).
 
@@ -254,7 +254,7 @@ class ATRNet(nn.Module):
 
     @torch.no_grad()
     def explain_atr(self, video: Tensor) -> tuple[Tensor, dict[str, dict]]:
-        """Logits and, per ATR block, :meth:`~tagnet.atr.ATRBlock.explain` on its input.
+        """Logits and, per ATR block, :meth:`~tagnet.models.atr.ATRBlock.explain` on its input.
 
         Keys are the blocks' residual-block names (``"layer2.0"``); run in eval mode for
         BatchNorm's running statistics.
@@ -290,7 +290,7 @@ def build_atr_model(backbone: str | VideoBackbone, **kwargs) -> ATRNet:
     Keyword arguments (defaults): num_classes (400), num_frames (32), img_size (112),
     backbone_weights (a local checkpoint, loaded before the insertion), backbone_kwargs,
     stages (None: the last three; see :func:`resolve_blocks` for ``"S5-3"``,
-    ``"layer4.2"``), drop_rate (0), and the :class:`~tagnet.atr.ATRBlock` options:
+    ``"layer4.2"``), drop_rate (0), and the :class:`~tagnet.models.atr.ATRBlock` options:
     reduction (16), k (1), num_reasoners (2; ``n_reasoners`` is accepted too),
     distribution ("add"), locator (None: built when the map is used; False is ATR-sim),
     reasoner ("efficient"), ear_taps ("shared"), locator_cues ("both"), aggregation

@@ -5,6 +5,7 @@ from torch_geometric.data import Batch, Data
 
 from tagnet import TAGHead
 from tagnet.graphs import TokenGrid, batch_graphs, get_topology, list_topologies
+from tagnet.models.readouts import list_readouts
 from tagnet.propagation import (
     GraphAttentionMask,
     GraphOperator,
@@ -12,7 +13,6 @@ from tagnet.propagation import (
     allowed_pairs,
     list_operators,
 )
-from tagnet.readouts import list_readouts
 
 GRID = TokenGrid(3, 3, 3)
 C = 16

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from tagnet.graphs import TokenGrid, get_topology
-from tagnet.positional import SpaceTimePositionalEncoding
+from tagnet.models.positional import SpaceTimePositionalEncoding
+from tagnet.models.readouts import resolve_readout
 from tagnet.propagation import GraphTransformerEncoder, build_operator
-from tagnet.readouts import resolve_readout
 
 #: The rows of the paper's Table 4 as head settings (B = backbone only,
 #: TE = Transformer encoder, IF-FC = intra-frame cliques, TAT = time-aligned edges).
@@ -35,7 +35,7 @@ class TAGHead(nn.Module):
           -> APPNP over the clip graphs, K steps, alpha     [GraphPropagation]
              (or operator="gatv2" | "rgcn" | "transformer")  [GraphOperator]
           -> mean over the N nodes of each clip             (B, C)   = forward_features
-             (or readout="attention" | "max" | "frame_temporal")  [tagnet.readouts]
+             (or readout="attention" | "max" | "frame_temporal")  [tagnet.models.readouts]
           -> LayerNorm -> Linear                            (B, classes) = forward_head
 
     The defaults (``operator="appnp"``, ``readout="mean"``, no attention topology)
@@ -69,7 +69,7 @@ class TAGHead(nn.Module):
             the exact closed form, where the graph allows it, else ``"pyg"``) or a method.
         drop_rate (float): dropout before the classifier (0).
         readout (str or nn.Module): clip readout: ``"mean"`` (released), ``"attention"``,
-            ``"max"``, ``"frame_temporal"`` (:mod:`tagnet.readouts`).
+            ``"max"``, ``"frame_temporal"`` (:mod:`tagnet.models.readouts`).
         operator (str or nn.Module): how tokens move over the graph: ``"appnp"`` (released;
             uses K, alpha, edge_weights, propagation) or a registered PyG layer
             (``"gatv2"``, ``"rgcn"``, ``"transformer"``; :mod:`tagnet.propagation.operators`).

@@ -6,17 +6,17 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models import resnet18, resnet50
 
-from tagnet.atr import ActionCentricReasoner, ActionRegionLocator, ATRBlock, TemporalReasoner
-from tagnet.atr_models import (
+from tagnet.backbones import create_backbone, list_backbones
+from tagnet.graphs import TokenGrid
+from tagnet.models.atr import ActionCentricReasoner, ActionRegionLocator, ATRBlock, TemporalReasoner
+from tagnet.models.atr_models import (
     ATRAfterNorm,
     FrameResNet,
     build_atr_model,
     find_residual_stages,
     insert_atr,
 )
-from tagnet.backbones import create_backbone, list_backbones
-from tagnet.factory import create_model
-from tagnet.graphs import TokenGrid
+from tagnet.models.factory import create_model
 
 
 def randomise(module: nn.Module, seed: int = 0) -> nn.Module:

@@ -1,4 +1,7 @@
-"""``build_dataset(cfg, split, train)``: a :mod:`tagnet.datasets` dataset from a config.
+"""Data for a config: ``build_dataset(cfg, split, train)``, batches and evaluation loaders.
+
+What training, evaluation and prediction share sits here, below all three:
+:func:`build_dataset` and its transforms, :func:`collate` and :func:`eval_loader`.
 
 ``data.dataset`` selects the class:
 
@@ -15,19 +18,88 @@ tokens     ``TokenShardDataset(root/<split>)``: backbone token grids written by
 Training items get ``train_transform(data.train_transform, size=img_size)``;
 evaluation items the centre crop of ``test_transform`` or, with
 ``eval.num_crops > 1`` / ``eval.num_clips > 1``, several views per video
-(:class:`~tagnet.eval.views.MultiCropTransform`). The decode-time short side and
+(:class:`~tagnet.datasets.transforms.MultiCropTransform`). The decode-time short side and
 the test resize scale with ``img_size`` as in the release (128 for 112).
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from torch.utils.data import Dataset
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from tagnet.config import Config
+from tagnet.datasets.base import SkippedClip, without_substitution
+from tagnet.distributed import DistInfo, shard_indices
 
 
+# ---------------------------------------------------------------- batches and loaders
+def collate(items: Sequence) -> tuple:
+    """``(clip, label, meta)`` items -> ``(clips, labels, meta)``; meta becomes a dict of
+    lists (paths and sampled indices may differ in length across clips).
+
+    :class:`~tagnet.datasets.base.SkippedClip` items (clips an evaluation dataset could not
+    decode) are left out of the batch and listed as ``(path, reason, index)`` in
+    ``meta["left_out"]``; a batch of only such items has ``clips`` of shape ``(0,)``.
+    """
+    left_out = [tuple(it) for it in items if isinstance(it, SkippedClip)]
+    items = [it for it in items if not isinstance(it, SkippedClip)]
+    clips = torch.stack([it[0] for it in items]) if items else torch.empty(0)
+    labels = torch.as_tensor([int(it[1]) for it in items], dtype=torch.long)
+    meta: dict = {}
+    if items and len(items[0]) > 2 and isinstance(items[0][2], dict):
+        for key in items[0][2]:
+            meta[key] = [it[2].get(key) for it in items]
+    if left_out:
+        meta["left_out"] = left_out
+    return clips, labels, meta
+
+
+def eval_loader(dataset: Dataset, batch_size: int, num_workers: int,
+                dist: DistInfo | None = None) -> DataLoader:
+    """Ordered loader; in a distributed run rank ``r`` gets ``r, r + R, ...`` (no padding).
+
+    Clips are never substituted (:func:`~tagnet.datasets.base.without_substitution`): with
+    ``data.on_error=skip`` a clip that fails to decode is left out of its batch and listed
+    in the batch's ``meta["left_out"]``, so metrics count every scored clip exactly once.
+    """
+    dataset = without_substitution(dataset)
+    if dist is not None and dist.distributed:
+        dataset = Subset(dataset, shard_indices(len(dataset), dist.rank, dist.world_size))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                      collate_fn=collate)
+
+
+def dataset_labels(dataset: Dataset) -> list[int]:
+    """Labels of every item without decoding a video.
+
+    Uses ``dataset.targets`` or ``dataset.samples`` (``(path, label)`` pairs) and
+    looks through :class:`~torch.utils.data.Subset`.
+    """
+    if isinstance(dataset, Subset):
+        labels = dataset_labels(dataset.dataset)
+        return [labels[i] for i in dataset.indices]
+    for attr in ("targets", "labels"):
+        if hasattr(dataset, attr):
+            return [int(y) for y in getattr(dataset, attr)]
+    if hasattr(dataset, "samples"):
+        return [int(s[1]) for s in dataset.samples]
+    raise TypeError(f"{type(dataset).__name__} exposes neither .targets nor .samples; "
+                    "cannot split it by class without decoding every clip")
+
+
+def label_origins(dataset: Dataset) -> list[str]:
+    """Where each item's label comes from (``"list.txt:12"``, a path, else ``"item i"``)."""
+    if isinstance(dataset, Subset):
+        origins = label_origins(dataset.dataset)
+        return [origins[i] for i in dataset.indices]
+    origins = getattr(dataset, "origins", None)
+    return list(origins) if origins is not None else [f"item {i}" for i in range(len(dataset))]
+
+
+# ------------------------------------------------------------------- datasets from a config
 def short_side_for(cfg: Config) -> int:
     """``data.short_side``, by default ``img_size * 128 / 112`` (the release's 128 for 112)."""
     if cfg.data.short_side:
@@ -50,7 +122,7 @@ def transform_for(cfg: Config, train: bool, views: bool = True):
                                resize=max(d.img_size, int(round(short * 126 / 128))),
                                flip=d.flip, **norm)
     if views and cfg.eval.num_crops > 1:
-        from tagnet.eval.views import MultiCropTransform
+        from tagnet.datasets.transforms import MultiCropTransform
 
         return MultiCropTransform(d.img_size, short, cfg.eval.num_crops, **norm)
     return test_transform(d.img_size, resize=short, **norm)
@@ -150,4 +222,5 @@ def _token_dataset(cfg: Config, split: str) -> Dataset:
     return ds
 
 
-__all__ = ["build_dataset", "transform_for", "short_side_for"]
+__all__ = ["build_dataset", "transform_for", "short_side_for", "collate", "eval_loader",
+           "dataset_labels", "label_origins"]

@@ -88,5 +88,10 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
+def shard_indices(n: int, rank: int, world_size: int) -> list[int]:
+    """Indices ``rank, rank + world_size, ...`` of ``range(n)``: evaluation shards, no padding."""
+    return list(range(rank, n, world_size))
+
+
 __all__ = ["DistInfo", "init_distributed", "cleanup_distributed", "resolve_device",
-           "all_reduce_sum", "all_gather_cat", "barrier"]
+           "all_reduce_sum", "all_gather_cat", "barrier", "shard_indices"]

@@ -2,11 +2,11 @@
 
 Dependencies point one way, into this module::
 
-    tagnet.registry  <-  tagnet.factory     (create_model; builds tag_<backbone> itself)
-                     <-  tagnet.atr_models  (registers atr_*, tsm_r50 with @register_model)
+    registry  <-  factory     (create_model; builds tag_<backbone> itself)
+              <-  atr_models  (registers atr_*, tsm_r50 with @register_model)
 
 A family module registers its builders with :func:`register_model` at import time and imports
-nothing from :mod:`tagnet.factory`. :data:`MODEL_FAMILIES` lists the family modules by name
+nothing from :mod:`tagnet.models.factory`. :data:`MODEL_FAMILIES` lists the family modules by name
 (an in-package stand-in for packaging entry points); :func:`load_model_families` imports them
 once, on the first look-up, so ``import tagnet`` stays lazy and neither the registry nor the
 factory imports a family's code at module level. A package of your own adds its family with
@@ -24,7 +24,7 @@ from tagnet.graphs import Registry
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 
 #: Modules whose import registers model builders (imported by :func:`load_model_families`).
-MODEL_FAMILIES: list[str] = ["tagnet.atr_models"]
+MODEL_FAMILIES: list[str] = ["tagnet.models.atr_models"]
 _loaded: set[str] = set()
 
 

@@ -7,7 +7,7 @@ from tagnet.backbones import VideoBackbone
 
 
 class TAGNet(nn.Module):
-    """A 3D backbone followed by :class:`~tagnet.head.TAGHead`, trained end to end.
+    """A 3D backbone followed by :class:`~tagnet.models.head.TAGHead`, trained end to end.
 
     Args:
         backbone (VideoBackbone): maps ``(B, 3, T, H, W)`` to a token grid.

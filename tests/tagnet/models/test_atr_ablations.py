@@ -8,12 +8,18 @@ from test_atr import randomise  # the same folder: pytest puts it on sys.path
 from torch import nn
 from torchvision.models import resnet18
 
-import tagnet.atr_models
-import tagnet.factory
-from tagnet.atr import ActionCentricReasoner, ATRBlock, GraphReasoner, TemporalReasoner, banded
-from tagnet.atr_models import FrameResNet, describe_blocks, insert_atr, resolve_blocks
+import tagnet.models.atr_models
+import tagnet.models.factory
 from tagnet.backbones.frame_resnet import ShiftConv2d, temporal_shift, tsm_resnet
-from tagnet.factory import create_model, list_models
+from tagnet.models.atr import (
+    ActionCentricReasoner,
+    ATRBlock,
+    GraphReasoner,
+    TemporalReasoner,
+    banded,
+)
+from tagnet.models.atr_models import FrameResNet, describe_blocks, insert_atr, resolve_blocks
+from tagnet.models.factory import create_model, list_models
 from tagnet.train.atr_sweeps import ROWS, TABLES, atr_rows, atr_variants
 
 
@@ -280,8 +286,8 @@ def test_model_registry_does_not_import_the_atr_family():
         return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | \
             {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
 
-    assert not any("atr" in m for m in imported(tagnet.factory))
-    assert "tagnet.factory" not in imported(tagnet.atr_models)
+    assert not any("atr" in m for m in imported(tagnet.models.factory))
+    assert "tagnet.models.factory" not in imported(tagnet.models.atr_models)
     assert "atr_r2plus1d_tiny" in list_models()
 
 
@@ -360,10 +366,10 @@ def test_atr_maps_command_writes_the_documented_figures(tmp_path, capsys):
 
     from tagnet.cli import main
     from tagnet.config import load_config
+    from tagnet.data import build_dataset
+    from tagnet.models.factory import build_model
     from tagnet.train.checkpoint import save_checkpoint
-    from tagnet.train.datasets import build_dataset
     from tagnet.train.experiment import prepare_synthetic
-    from tagnet.train.modeling import build_model
 
     cfg = load_config("demo", [
         f"data.root={tmp_path / 'synth'}", "data.synth={num_classes: 2, clips_per_class: 4, "
