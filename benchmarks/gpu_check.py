@@ -213,7 +213,7 @@ def check_propagation(cfg: dict, device: torch.device) -> list[dict]:
 def check_graph_heads(cfg: dict, device: torch.device) -> list[dict]:
     """Every head of :data:`GRAPH_HEADS` on tokens, forward + backward, in each precision."""
     from tagnet.graphs import TokenGrid
-    from tagnet.head import TAGHead
+    from tagnet.models.head import TAGHead
 
     grid, B, C = TokenGrid(*cfg["head_grid"]), cfg["head_batch"], cfg["channels"]
     gen = torch.Generator().manual_seed(0)
