@@ -58,6 +58,8 @@ PLAN_KINDS = ("self", "typed")
 #: A neighbour key costs about this many block keys (a gather, not a matrix product):
 #: ``auto`` takes the structured path while ``W * P + GATHER_COST * D < N``.
 GATHER_COST = 4
+#: Neighbours at up to this many distinct node offsets are read as shifted views.
+MAX_OFFSETS = 8
 
 
 def allowed_pairs(grid: TokenGrid, topology, tokens: Tensor | None = None,
@@ -111,6 +113,11 @@ class AttentionPlan:
             0, as in PyG); ``None`` when every query has a key.
         full (bool): every query takes every token once: plain attention, no mask.
         diagonal (bool): one block per query frame, its own (no gather needed).
+        offsets (tuple of int or None): ``"self"`` plans whose neighbours lie at a few
+            fixed node offsets ``j - i`` (a temporal band: ``(-P, P)``): the offsets, so
+            neighbour keys are shifted views instead of gathers; ``None`` otherwise.
+        offset_valid (Tensor or None): ``[N, S]`` bool, query ``i`` has the neighbour
+            ``i + offsets[s]``; ``None`` when every in-range one does.
     """
 
     grid: TokenGrid
@@ -125,6 +132,8 @@ class AttentionPlan:
     empty: Tensor | None
     full: bool
     diagonal: bool
+    offsets: tuple[int, ...] | None = None
+    offset_valid: Tensor | None = None
 
     @property
     def width(self) -> int:
@@ -228,8 +237,19 @@ def _build_plan(grid: TokenGrid, topology, kind: str) -> AttentionPlan:
     empty = empty if bool(empty.any()) else None
     diagonal = W == 1 and bool((frames[:, 0] == torch.arange(T)).all())
     full = (kind == "self" and W == T and block_mask is None and D == 0)
+    offsets = offset_valid = None
+    if kind == "self" and D:  # a set: each (query, offset) at most once
+        delta = n_src - n_dst
+        values = torch.unique(delta)
+        if values.numel() <= MAX_OFFSETS:
+            offsets = tuple(int(o) for o in values)
+            offset_valid = torch.zeros(N, len(offsets), dtype=torch.bool)
+            offset_valid[n_dst, torch.searchsorted(values, delta)] = True
+            rows = torch.arange(N).unsqueeze(1) + values  # in range: 0 <= i + offset < N
+            if torch.equal(offset_valid, (rows >= 0) & (rows < N)):
+                offset_valid = None
     return AttentionPlan(grid, kind, K, frames, block_type, block_mask, nbr, nbr_valid, nbr_type,
-                         empty, full, diagonal)
+                         empty, full, diagonal, offsets, offset_valid)
 
 
 _PLANS = LRUCache(32, "attention plans")
@@ -325,6 +345,8 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, plan: AttentionPlan, *,
     scale = 1.0 / math.sqrt(d) if scale is None else scale
     if not typed and plan.nbr is None and plan.empty is None:  # blocks only: fused SDPA
         return _block_sdpa(q, k, v, plan, scale, dropout_p)
+    if not typed and plan.offsets is not None and dropout_p == 0 and not is_tracing(q):
+        return JointAttention.apply(q, k, v, plan, scale)
     W, D, K = plan.width, plan.degree, plan.num_types
     if not W and not D:  # no query has a key: every output is 0, every input still used
         used = [t.sum() for t in (q, k, v, type_key, type_value) if t is not None]
@@ -380,6 +402,96 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, plan: AttentionPlan, *,
     if mass is not None:
         out = out + torch.einsum("bhnk,hkd->bhnd", mass, type_value)
     return out
+
+
+def _shifted(plan: AttentionPlan, N: int):
+    """``(s, lo, hi, offset)`` per neighbour offset: queries ``lo:hi`` read keys ``lo+o:hi+o``."""
+    for s, o in enumerate(plan.offsets):
+        yield s, max(0, -o), min(N, N - o), o
+
+
+class JointAttention(torch.autograd.Function):
+    r"""Attention over frame blocks and offset neighbours with one softmax, for ``"self"``
+    plans whose neighbours have :attr:`AttentionPlan.offsets`, without dropout.
+
+    The same values as the autograd composition in :func:`sparse_attention`, with few
+    large temporaries: the softmax runs in place on the block and neighbour logits,
+    neighbour keys are shifted views (no gathers), and the backward pass is the usual
+    :math:`\partial \ell_{ij} = p_{ij} (g_i^\top v_j - g_i^\top o_i)` with in-place
+    accumulation. Saves ``q, k, v``, the weights and the output.
+    """
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, plan: AttentionPlan, scale: float):
+        B, h, N, d = q.shape
+        T, P, W = plan.grid.T, plan.grid.num_sites, plan.width
+        ps = q.new_full((B, h, N, len(plan.offsets)), float("-inf"))
+        for s, lo, hi, o in _shifted(plan, N):
+            ps[..., lo:hi, s] = torch.linalg.vecdot(q[..., lo:hi, :], k[..., lo + o:hi + o, :])
+        ps.mul_(scale)
+        if plan.offset_valid is not None:
+            ps.masked_fill_(~plan.offset_valid, float("-inf"))
+        m = ps.amax(-1, keepdim=True)
+        pb = None
+        if W:
+            pb = q.reshape(B, h, T, P, d) @ _frame_view(k, plan).transpose(-1, -2)
+            pb.mul_(scale)
+            if plan.block_mask is not None:
+                pb.masked_fill_(~plan.block_mask, float("-inf"))
+            pb = pb.view(B, h, N, W * P)
+            m = torch.maximum(m, pb.amax(-1, keepdim=True))
+        z = ps.sub_(m).exp_().sum(-1, keepdim=True)  # every query attends to itself: m finite
+        if pb is not None:
+            z += pb.sub_(m).exp_().sum(-1, keepdim=True)
+            pb.div_(z)
+            out = (pb.view(B, h, T, P, W * P) @ _frame_view(v, plan)).view(B, h, N, d)
+        else:
+            out = q.new_zeros(B, h, N, d)
+        ps.div_(z)
+        for s, lo, hi, o in _shifted(plan, N):
+            out[..., lo:hi, :].addcmul_(ps[..., lo:hi, s, None], v[..., lo + o:hi + o, :])
+        ctx.save_for_backward(q, k, v, pb, ps, out)
+        ctx.plan, ctx.scale = plan, scale
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: Tensor):
+        q, k, v, pb, ps, out = ctx.saved_tensors
+        plan, scale = ctx.plan, ctx.scale
+        B, h, N, d = q.shape
+        T, P, W = plan.grid.T, plan.grid.num_sites, plan.width
+        delta = torch.linalg.vecdot(g, out).unsqueeze(-1)  # g_i . o_i
+        dps = torch.zeros_like(ps)
+        for s, lo, hi, o in _shifted(plan, N):
+            dps[..., lo:hi, s] = torch.linalg.vecdot(g[..., lo:hi, :], v[..., lo + o:hi + o, :])
+        dps.sub_(delta).mul_(ps)  # d logits of the neighbours
+        gf = g.reshape(B, h, T, P, d)
+        if W:
+            pbf = pb.view(B, h, T, P, W * P)
+            dpb = (gf @ _frame_view(v, plan).transpose(-1, -2)).view(B, h, N, W * P)
+            dpb = dpb.sub_(delta).mul_(pb).view(B, h, T, P, W * P)  # d logits of the blocks
+            dq = (dpb @ _frame_view(k, plan)).view(B, h, N, d)
+            dk = _frame_sum(dpb.transpose(-1, -2) @ q.reshape(B, h, T, P, d), plan)
+            dv = _frame_sum(pbf.transpose(-1, -2) @ gf, plan)
+        else:
+            dq, dk, dv = (q.new_zeros(B, h, N, d) for _ in range(3))
+        for s, lo, hi, o in _shifted(plan, N):
+            dq[..., lo:hi, :].addcmul_(dps[..., lo:hi, s, None], k[..., lo + o:hi + o, :])
+            dk[..., lo + o:hi + o, :].addcmul_(dps[..., lo:hi, s, None], q[..., lo:hi, :])
+            dv[..., lo + o:hi + o, :].addcmul_(ps[..., lo:hi, s, None], g[..., lo:hi, :])
+        return dq.mul_(scale), dk.mul_(scale), dv, None, None
+
+
+def _frame_sum(x: Tensor, plan: AttentionPlan) -> Tensor:
+    """Adjoint of :func:`_frame_view`: ``(B, h, T, W * P, d)`` -> ``(B, h, N, d)``."""
+    B, h, T, _, d = x.shape
+    P = plan.grid.num_sites
+    if plan.diagonal:
+        return x.reshape(B, h, T * P, d)
+    out = x.new_zeros(B, h, T, P, d)
+    out.index_add_(2, plan.frames.flatten(), x.reshape(B, h, T * plan.width, P, d))
+    return out.view(B, h, T * P, d)
 
 
 def _block_sdpa(q: Tensor, k: Tensor, v: Tensor, plan: AttentionPlan, scale: float,
