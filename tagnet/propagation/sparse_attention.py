@@ -345,7 +345,8 @@ def sparse_attention(q: Tensor, k: Tensor, v: Tensor, plan: AttentionPlan, *,
     scale = 1.0 / math.sqrt(d) if scale is None else scale
     if not typed and plan.nbr is None and plan.empty is None:  # blocks only: fused SDPA
         return _block_sdpa(q, k, v, plan, scale, dropout_p)
-    if not typed and plan.offsets is not None and dropout_p == 0 and not is_tracing(q):
+    if (not typed and plan.offsets is not None and dropout_p == 0 and not is_tracing(q)
+            and q.dtype in (torch.float32, torch.float64)):  # its in-place softmax: no fp16
         return JointAttention.apply(q, k, v, plan, scale)
     W, D, K = plan.width, plan.degree, plan.num_types
     if not W and not D:  # no query has a key: every output is 0, every input still used
@@ -412,7 +413,9 @@ def _shifted(plan: AttentionPlan, N: int):
 
 class JointAttention(torch.autograd.Function):
     r"""Attention over frame blocks and offset neighbours with one softmax, for ``"self"``
-    plans whose neighbours have :attr:`AttentionPlan.offsets`, without dropout.
+    plans whose neighbours have :attr:`AttentionPlan.offsets`, without dropout, in
+    float32/float64 (half precision takes the autograd composition, whose softmax
+    accumulates in float32).
 
     The same values as the autograd composition in :func:`sparse_attention`, with few
     large temporaries: the softmax runs in place on the block and neighbour logits,
