@@ -141,8 +141,9 @@ class TypedGATv2(_TypedEdgeAttention):
         num_edge_types (int): edge types of the topology.
         heads (int): attention heads (4); each has ``dim // heads`` channels.
         edge_dim (int): width of the type embedding (16).
-        method (str): ``"auto"`` (default: ``"chunked"``; PyG's layer while
-            ``torch.export`` traces, and the chunked path runs eagerly inside
+        method (str): ``"auto"`` (default: ``"chunked"`` when the edges and self loops
+            do not fit one chunk, else PyG's layer, faster on small graphs; PyG's layer
+            while ``torch.export`` traces, and the chunked path runs eagerly inside
             ``torch.compile``), ``"chunked"`` (:func:`~tagnet.propagation.gatv2.gatv2_chunked`:
             edge chunks, recomputed in backward) or ``"pyg"`` (the reference).
         chunk_size (int, optional): edges per chunk (default: 16 MB temporaries).
@@ -159,11 +160,20 @@ class TypedGATv2(_TypedEdgeAttention):
         self.chunk_size = chunk_size
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
-        from tagnet.propagation.gatv2 import gatv2_chunked
+        from tagnet.propagation.gatv2 import chunk_edges, gatv2_chunked
 
         compiling = torch.compiler.is_dynamo_compiling() and not torch.compiler.is_exporting()
-        if self.method == "pyg" or (self.method == "auto" and is_tracing(x) and not compiling):
+        if self.method == "auto":
+            one_chunk = edge_index.size(1) + x.size(0) <= chunk_edges(
+                x.size(1), x.element_size(), self.chunk_size)
+            if one_chunk or (is_tracing(x) and not compiling):  # small: PyG's is faster
+                return super().forward(x, edge_index, edge_type)
+        if self.method == "pyg":
             return super().forward(x, edge_index, edge_type)
+        if is_tracing(x) and not compiling:
+            raise ValueError("gatv2 method 'chunked' cannot be exported or traced (a Python loop "
+                             "over edge chunks); use method='auto' (PyG's layer while tracing, "
+                             "the same values) or 'pyg'")
         run = _eager_gatv2 if compiling else gatv2_chunked  # torch.compile: a graph break
         return run(self.conv, x, edge_index, edge_type, self.type_embed.weight, self.chunk_size)
 

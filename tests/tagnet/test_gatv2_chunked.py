@@ -14,7 +14,8 @@ TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-10
 def pair(topology, dim=8, heads=2, layers=1, dtype=torch.float64, **kw):
     """The chunked operator and a copy that runs PyG's layer, same weights."""
     torch.manual_seed(0)
-    op = GraphOperator(topology, dim, "gatv2", num_layers=layers, heads=heads, **kw).to(dtype)
+    op = GraphOperator(topology, dim, "gatv2", num_layers=layers, heads=heads,
+                       method="chunked", **kw).to(dtype)
     ref = copy.deepcopy(op)
     for layer in ref.layers:
         layer.method = "pyg"
@@ -98,7 +99,8 @@ def test_chunk_size():
 
 def test_chunked_gatv2_under_torch_compile_and_export():
     """torch.compile: the chunks run eagerly behind a graph break (same values and gradients);
-    torch.export: the PyG layer is traced (a Python loop over edge chunks cannot be)."""
+    torch.export: 'auto' traces the PyG layer (a Python loop over edge chunks cannot be),
+    an explicit 'chunked' says so."""
     grid = TokenGrid(2, 3, 3)
     op, _ = pair("tag", dim=16, heads=2, dtype=torch.float32)
     x = torch.randn(2, grid.num_nodes, 16, requires_grad=True)
@@ -117,5 +119,28 @@ def test_chunked_gatv2_under_torch_compile_and_export():
         def forward(self, x):
             return self.op(x, grid)
 
+    with pytest.raises(ValueError, match="'chunked' cannot be exported or traced"):
+        torch.export.export(Wrap().eval(), (x.detach(),))
+    op.layers[0].method = "auto"
     program = torch.export.export(Wrap().eval(), (x.detach(),))
     torch.testing.assert_close(program.module()(x.detach()), ref.detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_auto_takes_pyg_on_graphs_that_fit_one_chunk():
+    grid = TokenGrid(2, 3, 3)  # 2 clips: 2 * (144 + 18) edges and loops
+    torch.manual_seed(0)
+    small = GraphOperator("tag", 8, "gatv2", heads=2, chunk_size=400)
+    big = copy.deepcopy(small)
+    big.layers[0].chunk_size = 100
+    calls = []
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, i, o: calls.append(type(m).__name__))
+    try:
+        x = torch.randn(2, grid.num_nodes, 8)
+        a = small(x, grid)
+        pyg_calls, calls[:] = list(calls), []
+        b = big(x, grid)
+    finally:
+        handle.remove()
+    assert "GATv2Conv" in pyg_calls and "GATv2Conv" not in calls  # chunks call no conv forward
+    torch.testing.assert_close(a, b)
