@@ -23,7 +23,12 @@ are two bands. An :class:`AttentionPlan` splits a topology's key sets into
 and :func:`sparse_attention` computes block logits with one batched matrix
 product per frame, neighbour logits by gathering, and takes **one softmax over
 both** (each query's whole key set), so the result is that of the dense masked
-computation up to float rounding, in :math:`O(N (WP + D) C)`.
+computation up to float rounding, in :math:`O(N (WP + D) C)`. Three kernels:
+blocks alone go to ``scaled_dot_product_attention`` per frame (fused);
+neighbours at a few fixed offsets (temporal bands, lattices) go to
+:class:`JointAttention` (shifted views, an in-place softmax and a hand-written
+backward); the rest (typed keys, dropout, tracing, other neighbours) is a plain
+autograd composition.
 
 Keys are counted as a multiset in ``"typed"`` plans (PyG's TransformerConv: each
 edge, with its type, is one key, no self loop) and as a set plus self in
