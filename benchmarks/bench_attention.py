@@ -8,6 +8,8 @@ Four tables, every cell measured in one run (same machine, same load):
     attention   the encoder's masked attention alone (q, k, v -> out; 8 heads, d = 64) per
                 attention topology, structured vs the dense masked SDPA, with the keys per
                 query of each plan: the cost follows W*P + D, not N^2
+    scaling     (--parts scaling) that attention with the same B * N at 16x7x7 (B = 8) and
+                64x7x7 (B = 2): the structured cost per token stays, the dense one grows 4x
     encoder     two encoder layers (C = 512, FFN 1024, 8 heads) with attention_topology
                 intra_frame / tag: structured vs the dense masked nn.TransformerEncoder
     heads       the released head (global encoder + structured APPNP) and every graph head
@@ -191,6 +193,33 @@ def part_attention(args, device, B, grid) -> list[dict]:
     return rows
 
 
+def part_scaling(args, device) -> list[dict]:
+    """Attention alone with the same B * N (and tensor sizes) at 16x7x7, B=8 and 64x7x7, B=2:
+    per token, the structured cost stays while the dense one grows with N."""
+    h, d = 8, 64
+    rows = []
+    for name in ("intra_frame", "tag"):
+        for grid, B in ((TokenGrid(16, 7, 7), 8), (TokenGrid(64, 7, 7), 2)):
+            plan = attention_plan(grid, name, device=device)
+            mask = allowed_pairs(grid, name, device=device)
+            gen = torch.Generator().manual_seed(0)
+            q0, k0, v0 = (torch.randn(B, h, grid.num_nodes, d, generator=gen).to(device)
+                          for _ in range(3))
+            for method, fn in (("structured", lambda q, k, v, p=plan: sparse_attention(q, k, v, p)),
+                               ("dense mask", lambda q, k, v, m=mask:
+                                F.scaled_dot_product_attention(q, k, v, attn_mask=m))):
+                def step(fn=fn, q0=q0, k0=k0, v0=v0):
+                    q, k, v = (t.clone().requires_grad_() for t in (q0, k0, v0))
+                    fn(q, k, v).square().mean().backward()
+
+                row = measure({"topology": name, "method": method, "grid": str(grid), "B": B,
+                               "tokens": B * grid.num_nodes}, step, args, device)
+                row["us_per_token_cpu"] = 1e3 * row["cpu_ms"] / row["tokens"]
+                rows.append(row)
+                print(f"  {name} {method} {grid} B={B}: {row['cpu_ms']:,.1f} ms CPU", flush=True)
+    return rows
+
+
 def part_encoder(args, device, B, C, grid) -> list[dict]:
     x0 = torch.randn(B, grid.num_nodes, C, device=device)
     rows = []
@@ -251,7 +280,7 @@ def main() -> None:
                         help="attention topologies of the attention part")
     parser.add_argument("--parts", nargs="+", default=["operators", "attention", "encoder",
                                                        "heads"],
-                        choices=["operators", "attention", "encoder", "heads"])
+                        choices=["operators", "attention", "scaling", "encoder", "heads"])
     add_common_args(parser, "bench_attention.json")
     parser.set_defaults(repeats=3, cell_budget=60.0)
     args = parser.parse_args()
@@ -274,6 +303,9 @@ def main() -> None:
         for grid in grids or [TokenGrid(16, 7, 7), *big]:
             print(f"attention at {grid}", flush=True)
             payload["attention"] += part_attention(args, device, B, grid)
+    if "scaling" in args.parts:
+        print("scaling: the same B * N at two grids", flush=True)
+        payload["scaling"] = part_scaling(args, device)
     if "encoder" in args.parts:
         payload["encoder"] = []
         for grid in grids or [TokenGrid(16, 7, 7), *big]:
@@ -297,6 +329,10 @@ def main() -> None:
                                            "speedup_vs_dense", "cpu_speedup_vs_dense",
                                            "peak_mb"],
                     "encoder attention alone (q, k, v -> out; 8 heads, d 64)")
+    if "scaling" in payload:
+        print_table(payload["scaling"], ["topology", "method", "grid", "B", "tokens", "cpu_ms",
+                                         "us_per_token_cpu", "median_ms", "peak_mb"],
+                    "attention alone, the same tokens per batch at two grids")
     if "encoder" in payload:
         print_table(payload["encoder"], ["grid", "topology", "method", "median_ms", "cpu_ms",
                                          "speedup_vs_dense", "cpu_speedup_vs_dense", "peak_mb"],

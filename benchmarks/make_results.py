@@ -403,6 +403,8 @@ def attention_section(data: dict, path: Path) -> str:
         "attention": ["grid", "topology", "method", "edges_per_clip", "keys_per_query",
                       "median_ms", "cpu_ms", "speedup_vs_dense", "cpu_speedup_vs_dense",
                       "peak_mb"],
+        "scaling": ["topology", "method", "grid", "B", "tokens", "cpu_ms", "us_per_token_cpu",
+                    "median_ms", "peak_mb"],
         "encoder": ["grid", "topology", "method", "median_ms", "cpu_ms", "speedup_vs_dense",
                     "cpu_speedup_vs_dense", "peak_mb"],
         "heads": ["grid", "head", "median_ms", "cpu_ms", "x_released", "cpu_x_released",
