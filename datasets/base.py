@@ -53,8 +53,13 @@ class VideoDataset(Dataset):
         samples (sequence): ``(path, label)`` pairs.
         classes (list[str]): class names, ``classes[label]``.
         num_frames (int, optional): frames per clip ``T``. (default: ``32``)
-        sampling (str or callable, optional): ``"uniform"``, ``"segment"`` or ``n -> indices``.
-        num_clips (int, optional): evenly spaced clips per video for multi-clip testing.
+        sampling (str or callable, optional): ``"uniform"``, ``"segment"``, ``"dense"`` or
+            ``n -> indices`` (:mod:`~tagnet.datasets.sampling`).
+        train_sampling (bool, optional): the sampling's training form (random segment
+            offsets, random dense start) or its test form. (default: ``True``)
+        stride (int, optional): the frame step of ``"dense"``. (default: ``1``)
+        num_clips (int, optional): evenly spaced clips per video for multi-clip testing
+            (windows ``stride`` apart for ``"dense"``).
         transform (callable, optional): applied to the uint8 frames.
         target_transform (callable, optional): applied to the label.
         short_side (int, optional): decode-time resize. (default: ``128``, the release's)
@@ -76,6 +81,8 @@ class VideoDataset(Dataset):
         *,
         num_frames: int = 32,
         sampling: str | Callable[[int], Tensor] = "uniform",
+        train_sampling: bool = True,
+        stride: int = 1,
         num_clips: int = 1,
         transform: Callable | None = None,
         target_transform: Callable | None = None,
@@ -94,6 +101,7 @@ class VideoDataset(Dataset):
         self.origins = [p for p, _ in self.samples]  # where each sample is listed (file:line)
         self.classes = list(classes)
         self.num_frames, self.sampling, self.num_clips = num_frames, sampling, num_clips
+        self.train_sampling, self.stride = train_sampling, stride
         self.transform, self.target_transform = transform, target_transform
         self.short_side, self.on_error, self.cache = short_side, on_error, cache
         self.decode_threads, self.strategy = decode_threads, strategy
@@ -115,14 +123,20 @@ class VideoDataset(Dataset):
         return [y for _, y in self.samples]
 
     def _indices(self) -> Callable[[int], Tensor]:
-        if self.num_clips > 1:
+        if self.num_clips > 1 and callable(self.sampling):
             return lambda n: multi_clip_indices(n, self.num_frames, self.num_clips)
-        return get_sampler(self.sampling, self.num_frames)
+        return get_sampler(self.sampling, self.num_frames, train=self.train_sampling,
+                           stride=self.stride, num_clips=self.num_clips)
+
+    def sampler_for(self, path: str) -> Callable[[int], Tensor]:
+        """The frame sampler of one video (``n -> indices``); datasets whose lists state a
+        frame count override it (:class:`~tagnet.datasets.csv_dataset.CsvVideoDataset`)."""
+        return self._indices()
 
     def load(self, path: str) -> tuple[Tensor, Tensor, int, int]:
         """Decode one video: ``(frames, indices, num_frames, lost)``, frames shaped
         ``(T, H, W, 3)`` or ``(K, T, H, W, 3)``."""
-        sampler = self._indices()
+        sampler = self.sampler_for(path)
         if self.cache is not None and path in self.cache:
             frames, idx, n = self.cache.read(path, sampler)
             lost = 0

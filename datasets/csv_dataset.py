@@ -16,6 +16,8 @@ log = logging.getLogger("tagnet.datasets")
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts")
 CSV_COLUMNS = ("FileName", "Class", "TotalFrames", "ClassEncoded")
+#: Whose frame count the samplers read: the decoder's, or the list's ``TotalFrames``.
+FRAME_COUNTS = ("video", "list")
 
 
 class CsvRow(NamedTuple):
@@ -69,18 +71,29 @@ def classes_from_rows(rows: list[CsvRow]) -> list[str]:
 class CsvVideoDataset(VideoDataset):
     """The released CSV format: videos at ``video_dir/{Class}/{FileName}``.
 
+    ``frame_count="list"`` samples over the list's ``TotalFrames`` instead of the decoded
+    frame count, as the released code does (``linspace(0, TotalFrames - 1, T)`` for the
+    uniform sampling); an index past the decoded frames is clamped to the last one. With
+    ``"video"`` (the default) the decoder's count is used.
+
     Args:
         csv_file (str or PathLike): the split list.
         video_dir (str or PathLike): folder holding one sub-folder per ``Class`` value.
         classes (list[str], optional): class names by label; default from the CSV.
         on_error (str, optional): ``"raise"`` or ``"skip"`` for missing/broken videos.
+        frame_count (str, optional): ``"video"`` or ``"list"``. (default: ``"video"``)
         **kwargs: :class:`~tagnet.datasets.base.VideoDataset` options.
 
     Attributes:
         rows (list[CsvRow]): the parsed lines of the samples kept.
     """
 
-    def __init__(self, csv_file, video_dir, *, classes=None, on_error: str = "raise", **kwargs):
+    def __init__(self, csv_file, video_dir, *, classes=None, on_error: str = "raise",
+                 frame_count: str = "video", **kwargs):
+        if frame_count not in FRAME_COUNTS:
+            raise ValueError(f"frame_count {frame_count!r} is unknown; known: "
+                             f"{', '.join(FRAME_COUNTS)}")
+        self.frame_count = frame_count
         lines = read_release_csv_lines(csv_file)
         rows = [r for _, r in lines]
         origins = [f"{os.fsdecode(csv_file)}:{n}" for n, _ in lines]
@@ -100,6 +113,16 @@ class CsvVideoDataset(VideoDataset):
         self.samples = [(p, y) for p, y, *_ in kept]
         self.rows = [e[3] for e in kept]
         self.origins = [e[4] for e in kept]
+        self._listed = {p: r.total_frames for p, _, _, r, _ in kept}
+
+    def sampler_for(self, path: str):
+        """With ``frame_count="list"``, the sampler over the listed ``TotalFrames``, clamped
+        to the decoded frames; else the dataset's sampler."""
+        sampler = self._indices()
+        listed = self._listed.get(path) if self.frame_count == "list" else None
+        if listed is None or listed < 1:
+            return sampler
+        return lambda n: sampler(listed).clamp(max=n - 1)
 
 
 class VideoFolderDataset(VideoDataset):

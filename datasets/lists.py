@@ -6,6 +6,7 @@ samples (:attr:`VideoDataset.origins <tagnet.datasets.base.VideoDataset>`)::
 
     labels outside [0, num_classes), -1      -> check_labels
     a clip id or file listed twice            -> check_unique
+    a clip in two splits (train and val)      -> split_overlaps, check_disjoint
     an empty list                             -> check_not_empty
     val/test class absent from training,
     a label above the largest seen            -> check_split_labels
@@ -14,7 +15,7 @@ samples (:attr:`VideoDataset.origins <tagnet.datasets.base.VideoDataset>`)::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 
 def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
@@ -64,6 +65,43 @@ def check_unique(keys: Sequence[str], origins: Sequence[str], what: str = "clip"
         first[key] = origin
 
 
+def split_overlaps(splits: Mapping[str, Sequence[tuple[str, str]]]) -> list[str]:
+    """Clips listed in more than one split: one message per clip and later split, naming
+    where it is listed in each.
+
+    Args:
+        splits: ``{split name or file: [(clip id or file, origin "file:line"), ...]}``.
+
+    Example:
+        >>> found = split_overlaps({"train": [("a", "t.txt:1"), ("b", "t.txt:2")],
+        ...                         "val": [("b", "v.txt:1")]})
+        >>> found[0].split(";")[0]
+        "v.txt:1: clip 'b' is in both train (t.txt:2) and val"
+    """
+    first: dict[str, tuple[str, str]] = {}
+    found = []
+    for name, rows in splits.items():
+        here = set()
+        for key, origin in rows:
+            if key in first and first[key][0] != name and key not in here:
+                where, at = first[key]
+                found.append(f"{origin}: clip '{key}' is in both {where} ({at}) and {name}; a "
+                             "clip in two splits is tested on what it was trained on (or "
+                             "selected on)")
+            here.add(key)
+            first.setdefault(key, (name, origin))
+    return found
+
+
+def check_disjoint(splits: Mapping[str, Sequence[tuple[str, str]]]) -> None:
+    """Raise ``ValueError`` when a clip is in two splits (:func:`split_overlaps`), naming the
+    first such clip, both places and how many clips are shared."""
+    found = split_overlaps(splits)
+    if found:
+        more = f" ({len(found)} clips are shared in all)" if len(found) > 1 else ""
+        raise ValueError(f"{found[0]}{more}; remove it from one of the lists")
+
+
 def check_split_labels(
     train_labels: Sequence[int],
     train_origins: Sequence[str],
@@ -98,4 +136,5 @@ def check_split_labels(
                 )
 
 
-__all__ = ["read_lines", "check_not_empty", "check_labels", "check_unique", "check_split_labels"]
+__all__ = ["read_lines", "check_not_empty", "check_labels", "check_unique", "check_split_labels",
+           "split_overlaps", "check_disjoint"]

@@ -14,7 +14,11 @@ Output, named by the official ids (what :class:`~tagnet.datasets.FineGym` reads)
     out/subactions/<youtube id>_E_<%06d>_<%06d>_A_<%04d>_<%04d>.mp4
     out/prepare_report.json                               # what was written, skipped, missing
 
-An element clip runs from its first stage's start to its last stage's end. A clip holds
+An element clip runs from its first stage's start to its last stage's end. An element that
+ends after its event, or a clip that ends past the end of its source video (by more than one
+frame), is reported in ``out_of_bounds`` and skipped (``keep_out_of_bounds=True`` cuts it
+anyway, up to the video's end): the annotation does not fit the video, and a clip cut short
+would carry a label for an action it does not hold. A clip holds
 the source frames whose presentation time ``t`` (seconds since the stream's start) satisfies
 ``start <= t < end``: at a constant rate ``r`` that is ``ceil(end * r) - ceil(start * r)``
 frames, computed on the container's timestamps (integer ticks of its time base), so a time
@@ -26,9 +30,9 @@ the packets in the window need no reordering (no B-frames across the cut); other
 decoded and re-encoded with libx264 (``crf``, ``preset``). YouTube videos mostly have
 B-frames and keyframes seconds apart, so most clips are re-encoded.
 
-Resumable: a clip is written to a hidden ``.<id>.mp4.part`` file and renamed when complete,
-so a final name never holds a partial clip; a rerun skips finished clips and deletes leftover
-``.part`` files of a killed run.
+Resumable: a clip is written to ``<id>.mp4.tmp`` and renamed when complete
+(:func:`tagnet.datasets.atomic.atomic_path`), so a final name never holds a partial clip; a
+rerun skips finished clips and deletes leftover temporary files of a killed run.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from pathlib import Path
 
 import av
 
+from .atomic import TMP_SUFFIX, atomic_path, atomic_write
 from .csv_dataset import VIDEO_EXTENSIONS, scan_videos
 from .finegym import parse_finegym_id
 from .frames import DecodeStats, iter_frames
@@ -59,13 +64,22 @@ REPORT = "prepare_report.json"
 @dataclass(frozen=True)
 class ClipSpec:
     """One clip to cut: ``kind`` (``"event"`` or ``"element"``), official ``id``, source
-    ``youtube_id`` and absolute ``start`` / ``end`` seconds."""
+    ``youtube_id`` and absolute ``start`` / ``end`` seconds; an element also has its
+    ``event``'s ``(start, end)``."""
 
     kind: str
     id: str
     youtube_id: str
     start: float
     end: float
+    event: tuple[float, float] | None = None
+
+    def outside_event(self) -> str | None:
+        """Why this element does not lie inside its event (``None`` when it does)."""
+        if self.event is None or self.end <= self.event[1] + 1e-6:
+            return None
+        return (f"ends at {self.end:.2f} s, after its event ({self.event[0]:.2f}-"
+                f"{self.event[1]:.2f} s)")
 
 
 @dataclass
@@ -78,6 +92,8 @@ class PrepareReport:
     unreadable_sources: dict[str, str] = field(default_factory=dict)  # youtube id -> error
     bad_annotations: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)     # clip id -> error
+    out_of_bounds: dict[str, str] = field(default_factory=dict)  # clip id -> why (skipped)
+    kept_out_of_bounds: bool = False                          # ... or cut anyway
 
     @property
     def ok(self) -> bool:
@@ -99,8 +115,15 @@ class PrepareReport:
             lines.append(f"annotation: {msg}")
         for cid, err in sorted(self.failed.items())[:10]:
             lines.append(f"failed {cid}: {err}")
+        if self.out_of_bounds:
+            how = ("cut anyway (--keep-out-of-bounds)" if self.kept_out_of_bounds else
+                   "skipped; --keep-out-of-bounds cuts them up to the video's end")
+            lines.append(f"{len(self.out_of_bounds)} clips do not fit their video or event, "
+                         f"{how}:")
+        for cid, why in sorted(self.out_of_bounds.items())[:10]:
+            lines.append(f"  {cid}: {why}")
         hidden = (max(0, len(self.unreadable_sources) - 10) + max(0, len(self.bad_annotations)
-                  - 10) + max(0, len(self.failed) - 10))
+                  - 10) + max(0, len(self.failed) - 10) + max(0, len(self.out_of_bounds) - 10))
         if hidden:
             lines.append(f"... {hidden} more problems in {REPORT}")
         return "\n".join(lines)
@@ -135,8 +158,12 @@ def read_annotations(path: str | os.PathLike) -> tuple[list[ClipSpec], list[str]
     Raises:
         ValueError: the file is not JSON or its top level is not an object.
     """
+    raw = Path(path).read_bytes()
     try:
-        ann = json.loads(Path(path).read_text(encoding="utf-8"))
+        ann = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+                         f"{e.start}); save the annotation file as UTF-8") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not JSON ({e})") from e
     if not isinstance(ann, dict):
@@ -174,7 +201,7 @@ def read_annotations(path: str | os.PathLike) -> tuple[list[ClipSpec], list[str]
                     problems.append(str(e))
                     continue
                 clips.append(ClipSpec("element", cid, yt, start + stages[0][0],
-                                      start + stages[-1][1]))
+                                      start + stages[-1][1], event=(start, end)))
     return clips, problems
 
 
@@ -280,43 +307,58 @@ def trim_clip(src: str | os.PathLike, spec: ClipSpec, out: str | os.PathLike, *,
     ``{"method": "copy" or "reencode", "frames": n}``."""
     dst = clip_path(out, spec)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.part")
-    try:
+    with atomic_path(dst) as tmp:
         frames = _copy(str(src), spec, tmp) if allow_copy else None
         method = "copy"
         if frames is None:
             tmp.unlink(missing_ok=True)
             frames, method = _reencode(str(src), spec, tmp, crf, preset), "reencode"
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
     return {"method": method, "frames": frames}
 
 
+def past_the_end(spec: ClipSpec, duration: float, fps: float) -> str | None:
+    """Why ``spec`` does not fit a ``duration``-second video (``None`` when it does): it
+    ends more than one frame after the video's end."""
+    if spec.end <= duration + 1 / max(fps, 1e-3) + 1e-6:
+        return None
+    return f"ends at {spec.end:.2f} s, past the end of its video ({duration:.2f} s)"
+
+
 def _work(src: str, specs: list[ClipSpec], out: str, crf: int, preset: str,
-          allow_copy: bool) -> tuple[list[tuple[str, dict | None, str | None]], str | None]:
-    """Cut ``specs`` out of one source; ``([(id, result, error)], source error)``."""
+          allow_copy: bool, keep_out_of_bounds: bool = False
+          ) -> tuple[list[tuple[str, dict | None, str | None]], str | None, dict[str, str]]:
+    """Cut ``specs`` out of one source; ``([(id, result, error)], source error,
+    {id: why} of the clips past the video's end)``."""
+    from .probe import probe
+    from .video import VideoDecodeError
+
     try:
-        with av.open(src) as inp:
+        with av.open(src, metadata_errors="replace") as inp:
             if not inp.streams.video:
-                return [], f"'{src}' has no video stream"
-    except (av.error.FFmpegError, OSError) as e:
-        return [], f"'{src}' cannot be opened: {e}"
-    results = []
+                return [], f"'{src}' has no video stream", {}
+        info = probe(src)
+    except (av.error.FFmpegError, OSError, VideoDecodeError) as e:
+        return [], f"'{src}' cannot be opened: {e}", {}
+    results, outside = [], {}
     for spec in specs:
+        why = past_the_end(spec, info.duration, info.fps)
+        if why is not None:
+            outside[spec.id] = why
+            if not keep_out_of_bounds:
+                continue
         try:
             results.append((spec.id, trim_clip(src, spec, out, crf=crf, preset=preset,
                                                allow_copy=allow_copy), None))
         except (av.error.FFmpegError, OSError, ValueError) as e:
             results.append((spec.id, None, str(e)))
-    return results, None
+    return results, None, outside
 
 
 def prepare_finegym(videos: str | os.PathLike, annotations: str | os.PathLike,
                     out: str | os.PathLike, *, kinds=("event", "element"), only=None,
                     workers: int = 2, crf: int = 18, preset: str = "veryfast",
-                    allow_copy: bool = True, chunk: int = 16,
-                    progress: bool = True) -> PrepareReport:
+                    allow_copy: bool = True, chunk: int = 16, progress: bool = True,
+                    keep_out_of_bounds: bool = False, problems=()) -> PrepareReport:
     """Trim every event and element clip of ``annotations`` out of the videos in ``videos``.
 
     Args:
@@ -334,6 +376,12 @@ def prepare_finegym(videos: str | os.PathLike, annotations: str | os.PathLike,
             (default: ``True``)
         chunk (int, optional): clips per task (a progress-bar step). (default: ``16``)
         progress (bool, optional): a progress bar (lines in a log). (default: ``True``)
+        keep_out_of_bounds (bool, optional): also cut the clips that end past their video
+            or (elements) after their event; they are reported either way.
+            (default: ``False``: skipped)
+        problems (sequence of str, optional): problems found by the caller (e.g. a clip in
+            two split files, :func:`tagnet.datasets.lists.split_overlaps`), reported with the
+            annotation problems.
 
     Returns:
         PrepareReport: also written to ``out/prepare_report.json``.
@@ -346,6 +394,7 @@ def prepare_finegym(videos: str | os.PathLike, annotations: str | os.PathLike,
     out = Path(out)
     report = PrepareReport()
     clips, report.bad_annotations = read_annotations(annotations)
+    report.bad_annotations += list(problems)
     if only is not None:
         only = set(only)
         known = {c.id for c in clips if c.kind == "element"}
@@ -354,8 +403,15 @@ def prepare_finegym(videos: str | os.PathLike, annotations: str | os.PathLike,
         events = {c.id.rsplit("_A_", 1)[0] for c in clips if c.id in only}
         clips = [c for c in clips if c.id in only or (c.kind == "event" and c.id in events)]
     clips = [c for c in clips if c.kind in kinds]
-    for sub in KINDS.values():
-        for part in (out / sub).glob(".*.part"):  # left behind by a killed run
+    report.kept_out_of_bounds = keep_out_of_bounds
+    for c in clips:
+        why = c.outside_event()
+        if why is not None:
+            report.out_of_bounds[c.id] = why
+    if not keep_out_of_bounds:
+        clips = [c for c in clips if c.id not in report.out_of_bounds]
+    for sub in KINDS.values():  # left behind by a killed run (.part: older tagnet)
+        for part in [*(out / sub).glob(f"*.mp4{TMP_SUFFIX}"), *(out / sub).glob(".*.part")]:
             part.unlink()
     todo = []
     for c in clips:
@@ -375,7 +431,8 @@ def prepare_finegym(videos: str | os.PathLike, annotations: str | os.PathLike,
     bar = progress_bar(total=sum(len(s) for _, s in tasks), desc="finegym clips", unit="clip",
                        disable=not progress)
 
-    def record(yt, specs, results, source_error):
+    def record(yt, specs, results, source_error, outside):
+        report.out_of_bounds.update(outside)
         if source_error:
             report.unreadable_sources[yt] = source_error
         for cid, result, error in results:
@@ -385,7 +442,7 @@ def prepare_finegym(videos: str | os.PathLike, annotations: str | os.PathLike,
                 report.written[cid] = result
         bar.update(len(specs))
 
-    args = (str(out), crf, preset, allow_copy)
+    args = (str(out), crf, preset, allow_copy, keep_out_of_bounds)
     if workers <= 1:
         for yt, specs in tasks:
             record(yt, specs, *_work(sources[yt], specs, *args))
@@ -399,7 +456,5 @@ def prepare_finegym(videos: str | os.PathLike, annotations: str | os.PathLike,
     out.mkdir(parents=True, exist_ok=True)
     data = asdict(report)
     data["clips"] = len(clips)
-    tmp = out / f".{REPORT}.part"
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, out / REPORT)
+    atomic_write(out / REPORT, json.dumps(data, indent=1, sort_keys=True) + "\n")
     return report

@@ -4,9 +4,20 @@ All samplers are pure functions of the frame count (plus a ``torch.Generator`` f
 one) and return ``torch.long`` indices in ``[0, n - 1]``. Clips shorter than the requested
 number of frames repeat frames, as the released TAG-Head code does.
 
+=========  ===============================================  ==============================
+sampling   training form (``train=True``)                   test form (``train=False``)
+=========  ===============================================  ==============================
+uniform    ``linspace(0, n - 1, T)`` (the release)          the same
+segment    one random frame per equal segment (TSN)         each segment's centre frame
+dense      ``T`` frames ``stride`` apart from a random      from the central start
+           start (the Kinetics protocol of TSM and ATR)     (``K`` clips: evenly spread)
+=========  ===============================================  ==============================
+
 Example:
     >>> uniform_indices(10, 4).tolist()
     [0, 3, 6, 9]
+    >>> dense_indices(20, 4, stride=2, start="center").tolist()
+    [6, 8, 10, 12]
     >>> multi_clip_indices(10, 4, 2, mode="window").tolist()
     [[0, 1, 2, 3], [6, 7, 8, 9]]
 """
@@ -19,7 +30,7 @@ from functools import partial
 import torch
 from torch import Tensor
 
-SAMPLINGS = ("uniform", "segment")
+SAMPLINGS = ("uniform", "segment", "dense")
 
 
 def _check(num_total: int, num_frames: int) -> None:
@@ -60,18 +71,21 @@ def uniform_indices(num_total: int, num_frames: int, *, exact: bool = False) -> 
 
 
 def segment_indices(
-    num_total: int, num_frames: int, generator: torch.Generator | None = None
+    num_total: int, num_frames: int, generator: torch.Generator | None = None, *,
+    random: bool = True
 ) -> Tensor:
     r"""One random frame per equal segment (TSN-style training sampler).
 
     The video's ``[0, n)`` range is split into ``T`` equal segments (real-valued boundaries
     ``k n / T``) and one frame is drawn uniformly from each, so the result is sorted and
-    covers the whole video. Short videos (``n < T``) repeat frames.
+    covers the whole video. Short videos (``n < T``) repeat frames. ``random=False`` takes
+    each segment's centre, :math:`\lfloor (k + 1/2)\, n / T \rfloor` (TSN's test sampling).
 
     Args:
         num_total (int): frames in the video.
         num_frames (int): frames to sample (= segments).
         generator (torch.Generator, optional): random source; the global one if ``None``.
+        random (bool, optional): draw (``True``) or take the centres. (default: ``True``)
 
     Returns:
         Tensor: sorted random indices.
@@ -81,9 +95,55 @@ def segment_indices(
     """
     _check(num_total, num_frames)
     edges = torch.linspace(0, num_total, num_frames + 1, dtype=torch.float64)
-    r = torch.rand(num_frames, generator=generator, dtype=torch.float64)
+    r = torch.rand(num_frames, generator=generator, dtype=torch.float64) if random \
+        else torch.full((num_frames,), 0.5, dtype=torch.float64)
     idx = (edges[:-1] + r * (edges[1:] - edges[:-1])).floor().long()
     return idx.clamp_(0, num_total - 1)
+
+
+def dense_indices(
+    num_total: int, num_frames: int, stride: int = 1, *, start: str | int = "random",
+    generator: torch.Generator | None = None
+) -> Tensor:
+    r"""``T`` consecutive frames ``stride`` apart (dense sampling, the Kinetics protocol).
+
+    The clip spans :math:`L = (T - 1)\,s + 1` frames. Its start :math:`a` is drawn uniformly
+    from :math:`0 .. \max(n - L, 0)` (``start="random"``, training), is the central
+    :math:`\lfloor \max(n - L, 0) / 2 \rfloor` (``start="center"``, testing) or is given
+    (an ``int``); then
+
+    .. math::
+        i_j = \min(a + j\,s,\; n - 1), \qquad j = 0 .. T - 1,
+
+    so a video shorter than the span repeats its last frame.
+
+    Args:
+        num_total (int): frames in the video ``n``.
+        num_frames (int): frames to sample ``T``.
+        stride (int, optional): frame step ``s >= 1``. (default: ``1``)
+        start (str or int, optional): ``"random"``, ``"center"`` or a frame index.
+        generator (torch.Generator, optional): random source for ``"random"``.
+
+    Returns:
+        Tensor: non-decreasing indices.
+
+    Shapes:
+        - output: :math:`(T,)`, ``torch.long``.
+    """
+    _check(num_total, num_frames)
+    if stride < 1:
+        raise ValueError(f"dense sampling needs stride >= 1, got {stride}")
+    last = max(num_total - ((num_frames - 1) * stride + 1), 0)
+    if start == "random":
+        a = int(torch.randint(0, last + 1, (1,), generator=generator))
+    elif start == "center":
+        a = last // 2
+    elif isinstance(start, int) and not isinstance(start, bool) and 0 <= start < num_total:
+        a = start
+    else:
+        raise ValueError(f"dense start {start!r} is neither 'random', 'center' nor a frame "
+                         f"index in [0, {num_total})")
+    return (a + torch.arange(num_frames) * stride).clamp_(max=num_total - 1)
 
 
 def multi_clip_indices(
@@ -132,22 +192,41 @@ def get_sampler(
     sampling: str | Callable[[int], Tensor],
     num_frames: int,
     generator: torch.Generator | None = None,
+    *,
+    train: bool = True,
+    stride: int = 1,
+    num_clips: int = 1,
 ) -> Callable[[int], Tensor]:
-    """Resolve a sampling name to a function ``n -> indices (T,)``.
+    """Resolve a sampling name to a function ``n -> indices``.
 
     Args:
-        sampling (str or callable): ``"uniform"`` (released, deterministic), ``"segment"``
-            (random per segment) or a callable ``n -> LongTensor`` that passes through.
+        sampling (str or callable): ``"uniform"`` (released, deterministic), ``"segment"``,
+            ``"dense"`` (the table in the module docstring) or a callable
+            ``n -> LongTensor`` that passes through.
         num_frames (int): frames per clip.
-        generator (torch.Generator, optional): random source for ``"segment"``.
+        generator (torch.Generator, optional): random source of the training forms.
+        train (bool, optional): the training (random) or the test (deterministic) form.
+            (default: ``True``)
+        stride (int, optional): the frame step of ``"dense"``. (default: ``1``)
+        num_clips (int, optional): ``K > 1`` gives ``(K, T)`` test clips:
+            :func:`multi_clip_indices` ``mode="window"`` with ``stride`` for ``"dense"``,
+            ``mode="uniform"`` otherwise. (default: ``1``)
 
     Returns:
-        callable: ``sampler(n) -> LongTensor (T,)``.
+        callable: ``sampler(n) -> LongTensor (T,)`` (``(K, T)`` for ``num_clips > 1``).
     """
     if callable(sampling):
         return sampling
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling {sampling!r} is unknown; known: {', '.join(SAMPLINGS)}")
+    if num_clips > 1:
+        mode = "window" if sampling == "dense" else "uniform"
+        return partial(multi_clip_indices, num_frames=num_frames, num_clips=num_clips,
+                       mode=mode, stride=stride)
     if sampling == "uniform":
         return partial(uniform_indices, num_frames=num_frames)
     if sampling == "segment":
-        return partial(segment_indices, num_frames=num_frames, generator=generator)
-    raise ValueError(f"sampling {sampling!r} is unknown; known: {', '.join(SAMPLINGS)}")
+        return partial(segment_indices, num_frames=num_frames, generator=generator,
+                       random=train)
+    return partial(dense_indices, num_frames=num_frames, stride=stride,
+                   start="random" if train else "center", generator=generator)

@@ -17,10 +17,16 @@ construction::
 
 Group 0 isolates *which path* (the same four corners joined in another order: the
 marker's successive positions must be related across frames); groups 1 and 2
-isolate *direction in time*; groups 1 vs 2 differ only in *where* the motion
+isolate *direction in time*; and every class has a *reversal twin*, the class that
+plays its segments backwards (:func:`reversal_pairs`: clockwise and counter-clockwise,
+the Z path and its reverse, down and up): with a still camera a clip of one is the
+exact time reverse of its twin's clip with the same seed, frame for frame (the twin
+also plays the frames within each dwell backwards); groups 1 vs 2 differ only in *where* the motion
 happens (left or right half of the frame), which a model without positional
 information (B: mean over all tokens) cannot see either, except through border
-effects. A model blind to order scores at most 3/8 = 37.5% top-1 (chance 12.5%).
+effects. A model blind to order scores at most 3/8 = 37.5% top-1 (chance 12.5%); a
+model that sees order but is invariant to reversing time (a graph head whose only path
+across time is undirected) at most 4/8 = 50%.
 
 Nuisance never depends on the class: background texture, marker colour, timing
 (frames per waypoint), per-frame sensor noise (tied to the frame, so it moves with
@@ -54,6 +60,23 @@ CAMERAS = (None, "pan", "shake")
 def order_groups() -> list[tuple[int, ...]]:
     """Classes that share their frames (same source path), e.g. ``[(0, 1, 2, 3), (4, 5), (6, 7)]``."""  # noqa: E501
     return [tuple(c for c, (_, s, _) in enumerate(CLASSES) if s == src) for src in SOURCES]
+
+
+def reversal_pairs() -> list[tuple[int, int]]:
+    """Pairs of classes whose clips (same seed, still camera) are exact time reverses:
+    ``[(0, 1), (2, 3), (4, 5), (6, 7)]``, each class with the one playing its segments
+    backwards."""
+    pairs = []
+    for a, (_, source, segments) in enumerate(CLASSES):
+        for b in range(a + 1, len(CLASSES)):
+            if CLASSES[b][1] == source and CLASSES[b][2] == segments[::-1]:
+                pairs.append((a, b))
+    return pairs
+
+
+def _plays_backwards(label: int) -> bool:
+    """The second class of a reversal pair plays each dwell's frames backwards too."""
+    return any(label == b for _, b in reversal_pairs())
 
 
 def source_index(label: int) -> int:
@@ -118,7 +141,8 @@ def render_paths(label: int, seed: int, *, num_frames: int = 8, size: int = 32,
     # source frame f shows waypoint wp[f]; the class plays the segments in its order
     wp = np.repeat(np.arange(4), dwell)
     start = np.concatenate([[0], np.cumsum(dwell)])
-    order = np.concatenate([np.arange(start[s], start[s + 1]) for s in segments])
+    step = -1 if _plays_backwards(label) else 1  # the reversal twin: an exact time reverse
+    order = np.concatenate([np.arange(start[s], start[s + 1])[::step] for s in segments])
     cam = np.zeros((num_frames, 2)) if camera is None else \
         camera_path(np.random.default_rng([seed, 8]), num_frames, margin - 1, camera)
     px, py = np.meshgrid(np.arange(world) + 0.5, np.arange(world) + 0.5)
@@ -132,4 +156,5 @@ def render_paths(label: int, seed: int, *, num_frames: int = 8, size: int = 32,
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
-__all__ = ["CLASSES", "SOURCES", "CAMERAS", "order_groups", "render_paths", "source_index"]
+__all__ = ["CLASSES", "SOURCES", "CAMERAS", "order_groups", "reversal_pairs", "render_paths",
+           "source_index"]

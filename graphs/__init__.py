@@ -61,13 +61,15 @@ from .diagnostics import (  # noqa: E402
 from .directed import tag_directed, temporal_backward, temporal_directed, temporal_forward  # noqa: E402,E501
 from .dynamic import KNNFeature, SimilarityAligned  # noqa: E402
 from .rewire import degree_preserving_rewire, rewire_temporal, rewire_typed  # noqa: E402
+from .symmetry import TimeSymmetry, time_symmetry  # noqa: E402
 
 __all__ += [
     "spatial_grid", "temporal_window", "temporal_dense", "global_edges", "random_edges",
     "degree_preserving_rewire", "KNNFeature", "SimilarityAligned",
     "EdgeTypeStats", "Spectrum", "OversmoothingCurves", "edge_stats", "normalized_adjacency",
     "spectrum", "step_shares", "frame_mass", "pooling_weights", "dirichlet_energy",
-    "mean_pairwise_cosine", "oversmoothing_curves", "summarize",
+    "mean_pairwise_cosine", "oversmoothing_curves", "summarize", "TimeSymmetry",
+    "time_symmetry",
 ]
 __all__ += [
     "temporal_forward", "temporal_backward", "temporal_directed", "tag_directed",

@@ -7,6 +7,16 @@ import heavy packages inside ``run`` so that ``tagnet --help`` stays fast.
 
 Config overrides (``KEY=VALUE``) may stand anywhere on the line, also after options:
 ``tagnet train a=1 -o runs/x b=2`` applies ``a=1`` then ``b=2``.
+
+Errors. :func:`main` turns every error a user can cause into one line on stderr, naming the
+path or key and what to do, and exits with status 1 (:func:`describe_error`): tagnet's own
+``ValueError``/``KeyError``/``RuntimeError`` messages, ``OSError`` and its subclasses (a
+missing file, a folder given for a file, a full disk, no permission), ``MemoryError``,
+``SyntaxError``/``ImportError`` in a user's module, and the errors of the libraries that
+read user files (PyAV, safetensors, PIL). Anything else is a bug in tagnet: one line that
+says so, with the exception and where it was raised. ``--debug`` shows the traceback
+instead. Output cut short by a closed pipe (``tagnet ... | head``) ends quietly with
+status 141 (128 + SIGPIPE, as the shell reports a process killed by it).
 """
 from __future__ import annotations
 
@@ -51,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)
+        if not any("--debug" in a.option_strings for a in p._actions):
+            p.add_argument("--debug", action="store_true", help="show tracebacks")
         p.set_defaults(_run=module.run, _parser=p)
     return parser
 
@@ -108,15 +120,123 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code = args._run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+    except Exception as exc:
         if getattr(args, "debug", False):
             raise
-        print(f"tagnet {args.command}: error: {exc}", file=sys.stderr)
+        print(f"tagnet {args.command}: error: {describe_error(exc)}", file=sys.stderr)
         return 1
     return int(code or 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush does not raise again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file (captured): nothing to silence
+        pass
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+#: What to do about an OSError, by errno name.
+_OS_ADVICE = {
+    "ENOSPC": "the disk is full: free space or write elsewhere",
+    "EDQUOT": "the disk quota is used up: free space or write elsewhere",
+    "EFBIG": "the file would exceed the file-size limit (ulimit -f): write elsewhere",
+    "EISDIR": "it is a folder: give a file name",
+    "ENOTDIR": "a part of the path is a file, not a folder: check the path",
+    "ENOENT": "check the path",
+    "EEXIST": "it exists already: remove it or choose another name",
+    "EACCES": "no permission: check the file's permissions or choose another place",
+    "EPERM": "not permitted: check the file's permissions or choose another place",
+    "EROFS": "the file system is read-only: write elsewhere",
+    "ENAMETOOLONG": "the name is too long: choose a shorter one",
+    "ELOOP": "a symbolic link loops: fix or remove it",
+    "EMFILE": "too many open files: raise the limit (ulimit -n) or use fewer workers",
+    "EIO": "an input/output error of the device: check the disk",
+}
+
+
+def _os_error(exc: OSError) -> str:
+    import errno
+
+    from tagnet.commands._common import safe_path
+
+    name = errno.errorcode.get(exc.errno or -1, "")
+    if exc.filename is None or exc.strerror is None:
+        text = _one_line(str(exc))
+    else:
+        text = f"'{safe_path(exc.filename)}': {exc.strerror}"
+        if exc.filename2 is not None:
+            text += f" (with '{safe_path(exc.filename2)}')"
+    advice = _OS_ADVICE.get(name)
+    return f"{text}; {advice}" if advice else text
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line`` of the innermost frame of the traceback (where the error was raised)."""
+    import os
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "?"
+    return f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an exception that ends a command (see the module docstring).
+
+    Errors a user causes (bad values, files, paths, memory, user modules, the libraries that
+    read user files) are described by what went wrong and what to do; any other exception
+    is reported as an internal error of tagnet, naming its type and where it was raised.
+    """
+    module = type(exc).__module__.split(".")[0]
+    if isinstance(exc, MemoryError):
+        detail = f" ({_one_line(str(exc))})" if str(exc) else ""
+        return (f"out of memory{detail}: the request is too large for this machine; ask for "
+                "less (a smaller --batch-size or eval.batch_size, fewer frames or clips, a "
+                "smaller grid)")
+    if isinstance(exc, SyntaxError):  # a user's module given to --import, ...
+        where = f"{exc.filename}:{exc.lineno}" if exc.filename else "a module"
+        return f"{where}: {exc.msg} (SyntaxError); fix the module"
+    if isinstance(exc, ImportError):
+        name = f" '{exc.name}'" if getattr(exc, "name", None) else ""
+        return (f"cannot import module{name}: {_one_line(str(exc))}; install it or fix the "
+                "module named on the command line")
+    if isinstance(exc, OSError):  # also FileNotFoundError, PIL's and PyAV's file errors
+        return _os_error(exc)
+    if isinstance(exc, UnicodeDecodeError):  # tagnet's readers name the file; others do not
+        return (f"a file is not UTF-8 text ({_one_line(str(exc))}); save it as UTF-8 (rerun "
+                "with --debug to see which file was read)")
+    if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        return _one_line(exc.args[0])
+    if isinstance(exc, (ValueError, KeyError, RuntimeError)) and not isinstance(
+            exc, (NotImplementedError, RecursionError)):
+        return _one_line(str(exc))
+    if module in ("av", "PIL", "safetensors"):  # errors of the libraries reading user files
+        library = {"av": "PyAV (FFmpeg)", "PIL": "PIL", "safetensors": "safetensors"}[module]
+        text = _one_line(str(exc))
+        full = any(k in text for k in ("No space left", "os error 28", "StorageFull"))
+        advice = ("the disk is full: free space or write elsewhere" if full else
+                  "check the file: it may be damaged or of another format")
+        return f"{library}: {text} ({type(exc).__name__}); {advice}"
+    return (f"internal error: {type(exc).__name__}: {_one_line(str(exc))} (at {_where(exc)}); "
+            "please report it with the command line; rerun with --debug for the traceback")
 
 
 if __name__ == "__main__":  # pragma: no cover

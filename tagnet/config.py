@@ -10,13 +10,18 @@ line with its dotted path::
 
 Override values are parsed as YAML (``3e-5`` -> float, ``null`` -> None,
 ``[1, 5]`` -> list) and checked against the field's type; an unknown key raises
-and lists the valid keys of its section. A key replaces what it names:
+and lists the valid keys of its section. A key given twice in one YAML mapping (a
+second ``train:`` section) is an error naming the file and both lines, never a silent
+replacement. :meth:`Config.validate` checks every value's range and the settings that
+would make another one dead (``data.synth`` decides ``data.dataset``), naming the keys,
+before anything is written. A key replaces what it names:
 ``model.kwargs={ffn_dim: 512}`` the whole mapping, ``model.kwargs.ffn_dim=512``
 one entry of it. The resolved configuration is saved next to every run
 (:meth:`Config.save`).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
@@ -27,18 +32,25 @@ from typing import Any, Union
 
 import yaml
 
+from tagnet.protocols import PROTOCOLS, protocol_settings
+
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 #: Keys whose value must be one of a fixed set.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.dataset": ("finegym", "haa500", "csv", "folder", "tokens"),
+    "data.dataset": ("finegym", "haa500", "csv", "folder", "tokens", "sthv1", "sthv2",
+                     "kinetics400"),
     "data.train_transform": ("release", "paper"),
     "data.on_error": ("raise", "skip"),
+    "data.sampling": ("uniform", "segment", "dense"),
+    "data.frame_count": ("video", "list"),
     "train.optimizer": ("adam", "adamw", "sgd"),
     "train.scheduler": ("cosine", "none"),
     "train.amp_dtype": ("float16", "bfloat16"),
     "train.select_on": ("holdout", "val"),
     "train.select_metric": ("top1", "mca", "loss"),
+    "eval.checkpoint": ("best", "last"),
+    "protocol": PROTOCOLS,
 }
 
 
@@ -109,6 +121,12 @@ class DataConfig:
     synth: dict = field(default_factory=dict)
     mean: list | None = None
     std: list | None = None
+    # frame sampling (tagnet.datasets.sampling): training uses the sampling's random form,
+    # evaluation its deterministic one; frame_count "list" reads a CSV list's TotalFrames
+    sampling: str = "uniform"
+    sample_stride: int = 1
+    frame_count: str = "video"
+    annotation_dir: str | None = None  # sthv1/sthv2/kinetics400 lists (default: root)
 
 
 @dataclass
@@ -134,6 +152,19 @@ class TrainConfig:
     test score of such a run is optimistic. ``sweep_seeds`` are the seeds ``tagnet
     ablate`` trains when ``--seeds`` is not given (``null``: 0-4); a single run uses
     the top-level ``seed``.
+
+    Convergence (:mod:`tagnet.train.convergence`), judged after every epoch and
+    recorded (``converged``, ``converged_epoch`` in the epoch log, the result and a
+    sweep's ``record.json``): the run has converged when the best selection score
+    rose by at most ``converge_tol`` (metric units: top-1 0.02 = 2 points) over the
+    last ``converge_window`` epochs, each epoch counted by its lr relative to ``lr``
+    (so a flat cosine tail does not count), the lowest training loss fell by at
+    most ``converge_loss_tol`` times the loss of predicting the class frequencies
+    over the same window (the optimisation has settled), and the training loss is at
+    most ``1 - converge_fit`` times that loss (a head still on the initial plateau
+    has not converged). ``early_stop`` ends the run at
+    the first converged epoch; the lr schedule stays the one of ``epochs`` (a stopped
+    run is the first epochs of the unstopped one). Needs a selection split.
     """
 
     epochs: int = 60
@@ -163,12 +194,19 @@ class TrainConfig:
     compile: bool = False
     allow_test_selection: bool = False
     sweep_seeds: list | None = None
+    converge_window: float = 5.0
+    converge_tol: float = 0.01
+    converge_fit: float = 0.2
+    converge_loss_tol: float = 0.01
+    early_stop: bool = False
 
 
 @dataclass
 class EvalConfig:
-    """Testing: views per clip, batch size and the optional t-SNE."""
+    """Testing: views per clip, batch size, the optional t-SNE, and which checkpoint of a
+    run is tested at its end (``best``: the selected epoch; ``last``: the final one)."""
 
+    checkpoint: str = "best"
     num_clips: int = 1
     num_crops: int = 1
     batch_size: int = 8
@@ -179,7 +217,12 @@ class EvalConfig:
 
 @dataclass
 class Config:
-    """A whole run: model, data, train and eval sections plus run-level keys."""
+    """A whole run: model, data, train and eval sections plus run-level keys.
+
+    ``protocol`` names an evaluation protocol (:mod:`tagnet.protocols`; ``release``: the
+    authors' released code, per dataset), applied by :func:`load_config` between the file
+    and the overrides; ``null`` is tagnet's own defaults.
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -189,6 +232,7 @@ class Config:
     output_dir: str = "runs/run"
     device: str = "auto"
     seed: int = 0
+    protocol: str | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -219,6 +263,7 @@ class Config:
                 raise ValueError(f"{where}: {prefix}{part} is {child!r}, not a mapping; "
                                  f"set {prefix}{part}=... itself")
             obj, prefix = child, f"{prefix}{part}."
+        _check_mapping_syntax(value, key)
         if isinstance(obj, dict):  # inside a free-form mapping: no schema to check
             obj[last] = value
             return
@@ -241,11 +286,12 @@ class Config:
             self.set(key.strip(), value)
         return self
 
-    def validate(self) -> Config:
-        """Check the values' ranges (a type is checked when it is set) and that the model is
-        not selected on the test split (:func:`selection_on_test`) unless
+    def validate(self, selection: bool = True) -> Config:
+        """Check the values' ranges (a type is checked when it is set), lists, pairs of keys
+        and settings made dead by another (``data.synth``), and, with ``selection``, that the
+        model is not selected on the test split (:func:`selection_on_test`) unless
         ``train.allow_test_selection``; raises ``ValueError`` naming the keys, their values
-        and the fix. Returns ``self``."""
+        and the fix. Returns ``self``. (``selection=False``: evaluating a finished run.)"""
         for key, test, need in _RANGES:
             section, name = key.split(".")
             value = getattr(getattr(self, section), name)
@@ -254,12 +300,13 @@ class Config:
             finite = not isinstance(value, float) or math.isfinite(value)
             if not (finite and test(value)):
                 raise ValueError(f"{key}={value!r} is invalid: it must be {need}")
+        _check_values(self)
         seeds = self.train.sweep_seeds
         if seeds is not None and not (seeds and len(set(seeds)) == len(seeds) and all(
                 isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
             raise ValueError(f"train.sweep_seeds={seeds!r} is invalid: it must be null or a "
                              "list of distinct integers (e.g. train.sweep_seeds=[0, 1, 2, 3, 4])")
-        reason = selection_on_test(self)
+        reason = selection_on_test(self) if selection else None
         if reason and not self.train.allow_test_selection:
             raise ValueError(f"{reason}: the model would be selected on the clips it is tested "
                              "on, so its test score is optimistic. Select on a holdout of the "
@@ -270,7 +317,10 @@ class Config:
         return self
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        """Write the config as YAML, atomically (a failed write keeps the previous file)."""
+        from tagnet.datasets.atomic import atomic_write
+
+        atomic_write(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 def selection_on_test(cfg: Config) -> str | None:
@@ -309,7 +359,7 @@ _RANGES: tuple = (
     *((k, lambda v: v >= 1, "an integer >= 1") for k in (
         "train.epochs", "train.batch_size", "train.grad_accum", "eval.batch_size",
         "eval.num_clips", "eval.num_crops", "data.num_frames", "data.img_size",
-        "train.max_steps_per_epoch", "data.short_side")),
+        "train.max_steps_per_epoch", "data.short_side", "data.sample_stride")),
     *((k, lambda v: v >= 0, "an integer >= 0") for k in (
         "data.num_workers", "train.save_every_steps", "train.log_every",
         "train.warmup_epochs", "train.nonfinite_patience")),
@@ -317,16 +367,147 @@ _RANGES: tuple = (
     *((k, lambda v: v >= 0, "a finite number >= 0") for k in (
         "train.weight_decay", "train.min_lr", "train.momentum", "train.clip_grad_norm")),
     ("train.label_smoothing", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("train.converge_window", lambda v: v > 0, "a finite number > 0 (lr-weighted epochs, "
+     "e.g. train.converge_window=5)"),
+    ("train.converge_tol", lambda v: v >= 0, "a finite number >= 0 (selection-metric units, "
+     "e.g. train.converge_tol=0.02 for 2 points of top-1)"),
+    ("train.converge_loss_tol", lambda v: v >= 0, "a finite number >= 0 (a fraction of the "
+     "loss of predicting the class frequencies, e.g. train.converge_loss_tol=0.01)"),
+    ("train.converge_fit", lambda v: 0 <= v < 1, "a number in [0, 1) (e.g. "
+     "train.converge_fit=0.2: a training loss at most 0.8 x that of predicting the class "
+     "frequencies)"),
     ("data.flip", lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
 )
 _OPTIONAL = {"train.max_steps_per_epoch", "data.short_side", "train.clip_grad_norm"}
 
 
+#: Largest train.lr accepted: above it the optimisers' float32 arithmetic overflows
+#: (Adam's first step is lr / (1 - beta1)); training diverges long before.
+MAX_LR = 1e10
+
+
+def _numbers(value, n: int) -> bool:
+    return (isinstance(value, list) and len(value) == n and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        for v in value))
+
+
+def _check_values(cfg: Config) -> None:
+    """The checks of :meth:`Config.validate` that a single range cannot express: lists,
+    pairs of keys, and settings one section makes dead. Raises ``ValueError`` naming the
+    key(s), the value and the fix."""
+    d, t, e = cfg.data, cfg.train, cfg.eval
+    topk = e.topk
+    if not (isinstance(topk, list) and topk and all(
+            isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in topk)
+            and len(set(topk)) == len(topk)):
+        raise ValueError(f"eval.topk={topk!r} is invalid: it must be a non-empty list of "
+                         "distinct integers >= 1 (e.g. eval.topk=[1, 5])")
+    if e.tsne_max_points < 4:
+        raise ValueError(f"eval.tsne_max_points={e.tsne_max_points!r} is invalid: it must be "
+                         "an integer >= 4 (t-SNE needs at least 4 points; default 2000)")
+    if not (_numbers(d.crop_scale, 2) and 0 < d.crop_scale[0] <= d.crop_scale[1] <= 1):
+        raise ValueError(f"data.crop_scale={d.crop_scale!r} is invalid: it must be [min, max] "
+                         "fractions of the frame's area with 0 < min <= max <= 1 (e.g. "
+                         "data.crop_scale=[0.5, 1.0])")
+    if not (_numbers(t.betas, 2) and all(0 <= b < 1 for b in t.betas)):
+        raise ValueError(f"train.betas={t.betas!r} is invalid: it must be two numbers in "
+                         "[0, 1) (e.g. train.betas=[0.9, 0.999])")
+    if not t.lr <= MAX_LR:
+        raise ValueError(f"train.lr={t.lr!r} is invalid: it must be a finite number in "
+                         f"(0, {MAX_LR:g}] (larger rates overflow the optimiser's float32 "
+                         "arithmetic; useful rates are below 1)")
+    if t.optimizer == "sgd" and t.momentum == 0:
+        raise ValueError("train.optimizer='sgd' with train.momentum=0 is invalid: tagnet's SGD "
+                         "uses Nesterov momentum, which needs train.momentum > 0 (e.g. 0.9)")
+    for key in ("mean", "std"):
+        value = getattr(d, key)
+        if value is not None and not (_numbers(value, 3) and (key == "mean" or min(value) > 0)):
+            raise ValueError(f"data.{key}={value!r} is invalid: it must be null or 3 numbers "
+                             f"(one per RGB channel{', each > 0' if key == 'std' else ''})")
+    dead = _dead_setting(cfg)
+    if dead:
+        raise ValueError(dead)
+
+
+def _dead_setting(cfg: Config) -> str | None:
+    """A setting that ``data.synth`` makes dead, naming both keys (``None`` when none is).
+
+    ``data.synth`` generates its benchmark and reads it as ``data.dataset=finegym``
+    (FineSynth videos, ``data.version`` = its name) or ``tokens`` (``benchmark: ...``:
+    token grids of a frozen backbone), so another ``data.dataset`` (or FineSynth
+    ``data.version``) would be silently replaced, and a model that reads the other kind of
+    input (``model.arch=tag_features`` reads token grids, every other model video clips)
+    would fail only after the benchmark is generated.
+    """
+    d, synth = cfg.data, cfg.data.synth
+    if not synth:
+        return None
+    fix = "; drop data.synth (data.synth={}) to read your own data"
+    made = "tokens" if "benchmark" in synth else "finegym"
+    what = "token grids of a frozen backbone" if made == "tokens" else "FineSynth videos"
+    if d.dataset != made:
+        return (f"data.dataset={d.dataset!r} conflicts with data.synth={synth!r}, which "
+                f"generates {what} and reads them as data.dataset={made!r}{fix}, or set "
+                f"data.dataset={made}")
+    name = synth.get("name", "finesynth")
+    if made == "finegym" and d.version is not None and d.version != name:
+        return (f"data.version={d.version!r} conflicts with data.synth={synth!r}, whose "
+                f"FineSynth videos are version {name!r}{fix}, or set data.version={name}")
+    if (cfg.model.arch == "tag_features") != (made == "tokens"):
+        reads = "token grids" if cfg.model.arch == "tag_features" else "video clips"
+        return (f"model.arch={cfg.model.arch!r} reads {reads}, but data.synth={synth!r} "
+                f"generates {what}{fix}, or choose a model that reads "
+                + ("video clips" if made == "finegym" else "token grids (tag_features)"))
+    return None
+
+
+def _check_mapping_syntax(value: Any, key: str) -> None:
+    """Refuse ``{a:1}``: without a space after the colon YAML reads one key ``'a:1'`` with no
+    value, which would reach the code as an unknown option."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if v is None and isinstance(k, str) and ":" in k:
+                name, _, rest = k.partition(":")
+                raise ValueError(f"override {key}: {k!r} is read as a key without a value; "
+                                 f"YAML needs a space after the colon: {name}: {rest}")
+            _check_mapping_syntax(v, f"{key}.{k}")
+    elif isinstance(value, list):
+        for v in value:
+            _check_mapping_syntax(v, key)
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML keeps the
+    last silently: a second ``train:`` section would replace the first), naming the line of
+    each. Merge keys (``<<: *anchor``) may still be overridden, as YAML intends."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if first is not key_node.start_mark:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"key {key!r} is given twice (first at line {first.line + 1}); the "
+                        "second would silently replace the first: merge them into one",
+                        key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def _parse_yaml(text: str, where: str, offset: int = 0) -> Any:
-    """``yaml.safe_load(text)``; a syntax error becomes one line naming ``where``, the line
-    and the column (``offset`` is added to columns on the first line)."""
+    """``yaml.load(text)`` with :class:`UniqueKeyLoader`; a syntax error or a duplicate key
+    becomes one line naming ``where``, the line and the column (``offset`` is added to
+    columns on the first line)."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -398,7 +579,19 @@ def list_configs() -> list[str]:
 
 
 def load_config(source: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults, then a YAML file (a path or a bundled name like ``gym99``), then overrides."""
+    """Defaults, then a YAML file (a path or a bundled name like ``gym99``), then the keys of
+    its ``protocol`` (:mod:`tagnet.protocols`; from the file or an override), then overrides.
+    """
+    cfg = _load_file(source)
+    resolved = copy.deepcopy(cfg).override(list(overrides or []))
+    if resolved.protocol:  # the file's or an override's; overrides still win over it
+        for key, value in protocol_settings(resolved.protocol, resolved.to_dict()).items():
+            cfg.set(key, copy.deepcopy(value))
+        cfg.protocol = resolved.protocol
+    return cfg.override(list(overrides or [])).validate()
+
+
+def _load_file(source: str | Path | None) -> Config:
     cfg = Config()
     if source is not None:
         path = Path(source)
@@ -414,7 +607,7 @@ def load_config(source: str | Path | None = None, overrides: list[str] | None = 
                              f"0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
         data = _parse_yaml(text, f"config file '{path}'") or {}
         cfg = Config.from_dict(data, where=str(path))
-    return cfg.override(list(overrides or [])).validate()
+    return cfg
 
 
 __all__ = ["Config", "ModelConfig", "DataConfig", "TrainConfig", "EvalConfig", "load_config",

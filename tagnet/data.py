@@ -13,7 +13,15 @@ csv        ``CsvVideoDataset(train_list / test_list, video_dir=root)``
 folder     ``VideoFolderDataset(root/<split>)``
 tokens     ``TokenShardDataset(root/<split>)``: backbone token grids written by
            ``tagnet extract`` (train the head only, model ``tag_features``)
+sthv1      ``SomethingSomething(root, version="v1", split=...)``; ``sthv2`` likewise;
+           the official files in ``data.annotation_dir`` (default ``root``)
+kinetics400  ``Kinetics400(root, split=..., annotation_dir=data.annotation_dir)``
 =========  ==========================================================================
+
+Frames are sampled by ``data.sampling`` (``uniform``, ``segment``, ``dense`` with
+``data.sample_stride``): training items draw its random form, evaluation items take its
+deterministic one (:mod:`~tagnet.datasets.sampling`); ``data.frame_count=list`` samples over
+a CSV list's ``TotalFrames`` as the release does.
 
 Training items get ``train_transform(data.train_transform, size=img_size)``;
 evaluation items the centre crop of ``test_transform`` or, with
@@ -140,7 +148,12 @@ def build_dataset(cfg: Config, split: str, train: bool, views: bool = True) -> D
     root = os.path.expanduser(d.root)
     kwargs = dict(num_frames=d.num_frames, transform=transform_for(cfg, train, views),
                   short_side=short_side_for(cfg), on_error=d.on_error,
-                  num_clips=cfg.eval.num_clips if views and not train else 1)
+                  num_clips=cfg.eval.num_clips if views and not train else 1,
+                  sampling=d.sampling, train_sampling=train, stride=d.sample_stride)
+    if d.frame_count != "video" and d.dataset != "csv":
+        raise ValueError(f"data.frame_count={d.frame_count!r} reads the frame counts a CSV "
+                         f"list states, but data.dataset={d.dataset!r} has none; use "
+                         "data.dataset=csv or data.frame_count=video")
     return _attach_cache(cfg, _video_dataset(cfg, split, root, kwargs))
 
 
@@ -171,13 +184,28 @@ def _video_dataset(cfg: Config, split: str, root: str, kwargs: dict) -> Dataset:
             from tagnet.datasets.csv_dataset import classes_from_rows, read_release_csv
 
             classes = classes_from_rows(read_release_csv(os.path.expanduser(d.train_list)))
-        return CsvVideoDataset(os.path.expanduser(lst), root, classes=classes, **kwargs)
+        return CsvVideoDataset(os.path.expanduser(lst), root, classes=classes,
+                               frame_count=d.frame_count, **kwargs)
+    if d.dataset in ("sthv1", "sthv2"):
+        from tagnet.datasets import SomethingSomething
+
+        return SomethingSomething(root, version=d.dataset[-2:], split=split,
+                                  annotation_dir=_annotation_dir(cfg), **kwargs)
+    if d.dataset == "kinetics400":
+        from tagnet.datasets import Kinetics400
+
+        return Kinetics400(root, split=split, annotation_dir=_annotation_dir(cfg), **kwargs)
     if d.dataset == "folder":
         from tagnet.datasets import VideoFolderDataset
 
         return VideoFolderDataset(os.path.join(root, split), **kwargs)
     raise ValueError(f"data.dataset {d.dataset!r} is unknown; known: finegym, haa500, csv, "
-                     "folder, tokens")
+                     "folder, tokens, sthv1, sthv2, kinetics400")
+
+
+def _annotation_dir(cfg: Config) -> str | None:
+    """``data.annotation_dir`` (the official lists' folder), ``None``: the data root."""
+    return os.path.expanduser(cfg.data.annotation_dir) if cfg.data.annotation_dir else None
 
 
 def _attach_cache(cfg: Config, dataset: Dataset) -> Dataset:

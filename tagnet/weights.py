@@ -86,15 +86,28 @@ def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
             if isinstance(exc, ValueError) and "not a state dict" in str(exc):
                 raise
             raise ValueError(f"'{path}' is not a readable safetensors file: {exc}") from exc
+    if path.stat().st_size == 0:
+        raise ValueError(f"weights file '{path}' is empty (0 bytes): it was not written to "
+                         "the end; use another copy")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if not re.search(r"Unsupported global: GLOBAL (\S+)", str(exc)):
+            raise ValueError(f"'{path}' is not a readable PyTorch weights file (corrupt, "
+                             "truncated, or another format); tagnet reads .pth/.pt files "
+                             "written by torch.save and .safetensors files") from None
         raise ValueError(
             f"'{path}' holds Python objects besides tensors (a training checkpoint with its "
             "config?), which tagnet does not unpickle. If you trust the file, keep only the "
             "weights: python -c \"import torch; c = torch.load('IN', weights_only=False); "
             "torch.save(c.get('model_state', c), 'OUT')\""
         ) from exc
+    except (RuntimeError, EOFError) as exc:
+        raise ValueError(f"'{path}' is not a readable PyTorch weights file "
+                         f"({_first_line(exc).split('. ')[0]}): corrupt, truncated, or another "
+                         "format; "
+                         "tagnet reads .pth/.pt files written by torch.save and .safetensors "
+                         "files") from None
     return unwrap_state_dict(state, f"'{path}'")
 
 

@@ -21,7 +21,7 @@ FOLDERS = {"tagnet": "tagnet", "graphs": "tagnet.graphs", "datasets": "tagnet.da
 #: below; the first matching prefix decides a module's layer.
 LAYERS = [
     ["tagnet", "tagnet.graphs", "tagnet.datasets"],  # the root: __version__ and lazy names
-    ["tagnet.config", "tagnet.weights", "tagnet.distributed"],
+    ["tagnet.config", "tagnet.protocols", "tagnet.weights", "tagnet.distributed"],
     ["tagnet.propagation", "tagnet.backbones", "tagnet.data"],
     ["tagnet.models", "tagnet.complexity"],
     ["tagnet.train", "tagnet.eval", "tagnet.inference"],

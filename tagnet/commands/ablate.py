@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tagnet.config import load_config
+    from tagnet.datasets.atomic import check_output_folder, check_outputs
     from tagnet.train.lock import FolderLock
 
     overrides = list(args.overrides)
@@ -109,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"train.epochs={args.epochs}")
     overrides.append("train.progress=false" if args.quiet else "train.progress=true")
     cfg = load_config(args.config, overrides)  # refuses selection on the test split
-    out = Path(args.output or f"runs/ablate_{args.sweep}")
+    out = check_output_folder("--output", args.output or f"runs/ablate_{args.sweep}")
+    config = Path(args.config) if Path(args.config).is_file() else None
+    check_outputs({"ablation.json": out / "ablation.json", "ablation.md": out / "ablation.md"},
+                  {"--config": config})
     with FolderLock(out):  # one sweep at a time
         return _run_locked(args, cfg, out)
 
@@ -118,6 +122,7 @@ def _run_locked(args: argparse.Namespace, cfg, out) -> int:
     import sys
     import time
 
+    from tagnet.datasets.atomic import atomic_write
     from tagnet.eval.report import write_json
     from tagnet.train.experiment import run_sweep
 
@@ -136,7 +141,7 @@ def _run_locked(args: argparse.Namespace, cfg, out) -> int:
     result = {"command": "tagnet " + " ".join(sys.argv[1:]), **result,
               "total_time_s": round(time.time() - start, 1), "config": cfg.to_dict()}
     write_json(result, out / "ablation.json")
-    (out / "ablation.md").write_text(result["table"] + "\n")
+    atomic_write(out / "ablation.md", result["table"] + "\n")
     print()
     print(result["table"])
     print(f"\n{len(result['records'])} runs in {(time.time() - start) / 60:.1f} min; "

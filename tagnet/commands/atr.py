@@ -11,8 +11,12 @@
     relation.png     the first reasoner's T x T relation A of every block, averaged over the
                      clips (Fig. 4a: the banded matrix of the shared taps, or the graph
                      reasoner's mean adjacency); one 300 x 300 px panel per block
+    js.png           Fig. 4b: the Jensen-Shannon divergence (bits, 0..1) between every two
+                     rows of each clip's relation, averaged over the clips
+                     (tagnet.models.atr.row_js_divergence); one 300 x 300 px panel per block
     maps.pt          the numbers: {"blocks", "actionness": {block: (N, T, H, W)},
-                     "relation": {block: (T, T)}, "labels", "paths"}
+                     "relation": {block: (T, T)}, "js": {block: (T, T)},
+                     "js_mean": {block: mean over the pairs t != u}, "labels", "paths"}
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-HELP = "ATR figures: actionness maps over frames and the learned temporal relation W"
+HELP = ("ATR figures: actionness maps over frames, the learned temporal relation W and the "
+        "JS divergence between its rows")
 DESCRIPTION = """\
 Figures of an atr_* model trained with `tagnet train` (ATR's Figs. 4a and 5).
 
@@ -33,7 +38,8 @@ Figures of an atr_* model trained with `tagnet train` (ATR's Figs. 4a and 5).
 maps: for the first N clips of the test split (the config saved in the checkpoint,
 KEY=VALUE overrides such as data.root=/data), writes clip000.png ... (rows: the input
 frames, then each ATR block's actionness map M over the frames), relation.png (each
-block's T x T temporal relation, averaged over the clips) and maps.pt (the numbers).
+block's T x T temporal relation, averaged over the clips), js.png (the Jensen-Shannon
+divergence between the relation's rows, Fig. 4b) and maps.pt (the numbers).
 """
 
 #: Edge of one grid cell of the clip figures, in pixels.
@@ -60,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from tagnet.config import Config
     from tagnet.data import build_dataset
     from tagnet.distributed import resolve_device
+    from tagnet.models.atr import row_js_divergence
     from tagnet.models.atr_models import ATRNet
     from tagnet.models.factory import build_model
     from tagnet.weights import load_checkpoint
@@ -91,21 +98,33 @@ def run(args: argparse.Namespace) -> int:
                   for k in ("actionness", "relation")} for b, recs in records.items()}
     output = Path(args.output) if args.output else path.parent / "atr_maps"
     paths = write_atr_figures(merged, clips, output)
+    js = {b: row_js_divergence(r["relation"]).mean(0) for b, r in merged.items()}
+    js_mean = {b: off_diagonal_mean(d) for b, d in js.items()}
     torch.save({"blocks": list(merged),
                 "actionness": {b: r["actionness"] for b, r in merged.items()},
                 "relation": {b: r["relation"].mean(0) for b, r in merged.items()},
+                "js": js, "js_mean": js_mean,
                 "labels": torch.tensor([int(item[1]) for item in items]),
                 "paths": [str(item[2].get("path", "")) if len(item) > 2 and
                           isinstance(item[2], Mapping) else "" for item in items]},
                output / "maps.pt")
     print(f"{n} clip(s) of split {split!r}, {len(merged)} ATR block(s): "
-          f"{len(paths) - 1} clip figure(s), relation.png and maps.pt in {output}")
+          f"{len(paths) - 2} clip figure(s), relation.png, js.png and maps.pt in {output}")
+    print("JS divergence between the rows of W (bits, mean over t != u): " + ", ".join(
+        f"{b} {v:.4f}" for b, v in js_mean.items()))
     return 0
+
+
+def off_diagonal_mean(d: Tensor) -> float:
+    """Mean of a ``(T, T)`` matrix over ``t != u`` (0 for ``T = 1``)."""
+    T = d.size(-1)
+    return float((d.sum() - d.diagonal().sum()) / (T * T - T)) if T > 1 else 0.0
 
 
 def write_atr_figures(records: Mapping[str, Mapping[str, Tensor | None]], clips: Tensor,
                       output: str | Path, cell: int = CELL) -> list[Path]:
-    """Write ``clip{i:03d}.png`` per clip and ``relation.png`` (layout in the module docstring).
+    """Write ``clip{i:03d}.png`` per clip, ``relation.png`` and ``js.png`` (layout in the
+    module docstring).
 
     Args:
         records: per block, ``actionness`` ``(N, T, H, W)`` (``None`` without a locator) and
@@ -126,8 +145,12 @@ def write_atr_figures(records: Mapping[str, Mapping[str, Tensor | None]], clips:
         if mapped:
             written.append(_clip_grid(clips[i], {b: m[i] for b, m in mapped.items()},
                                       output / f"clip{i:03d}.png", cell))
+    from tagnet.models.atr import row_js_divergence
+
     relation = {b: r["relation"].mean(0) for b, r in records.items()}
     written.append(_relation_panels(relation, output / "relation.png"))
+    js = {b: row_js_divergence(r["relation"]).mean(0) for b, r in records.items()}
+    written.append(_relation_panels(js, output / "js.png", divergence=True))
     return written
 
 
@@ -171,7 +194,8 @@ def _clip_grid(clip: Tensor, maps: Mapping[str, Tensor], path: Path, cell: int) 
     return path
 
 
-def _relation_panels(relation: Mapping[str, Tensor], path: Path, side: int = 300) -> Path:
+def _relation_panels(relation: Mapping[str, Tensor], path: Path, side: int = 300,
+                     divergence: bool = False) -> Path:
     names: Sequence[str] = list(relation)
     fig = _figure(side * len(names), side, 100)
     fig.subplots_adjust(0.08, 0.1, 0.95, 0.88, 0.35)
@@ -179,10 +203,14 @@ def _relation_panels(relation: Mapping[str, Tensor], path: Path, side: int = 300
     for ax, name in zip(axes, names, strict=True):
         w = relation[name].float()
         T = w.size(0)
-        ax.imshow(w.numpy(), cmap="coolwarm", vmin=-w.abs().max().item(),
-                  vmax=w.abs().max().item())
-        ax.set_title(f"{name} (T={T})", fontsize=8)
-        ax.set_xlabel("s", fontsize=7)
+        if divergence:  # JS in bits lies in [0, 1]
+            ax.imshow(w.numpy(), cmap="viridis", vmin=0, vmax=1)
+        else:
+            ax.imshow(w.numpy(), cmap="coolwarm", vmin=-w.abs().max().item(),
+                      vmax=w.abs().max().item())
+        ax.set_title(f"{name} (T={T})" + (": JS(row t, row u)" if divergence else ""),
+                     fontsize=8)
+        ax.set_xlabel("u" if divergence else "s", fontsize=7)
         ax.set_ylabel("t", fontsize=7)
         ax.set_xticks(range(T))
         ax.set_yticks(range(T))

@@ -8,7 +8,8 @@ HELP = "parameters per part, GMACs, latency and peak memory of a model for one c
 DESCRIPTION = """\
 Report a model's complexity for one clip of --frames x --size x --size:
 parameters per part (backbone, positional, encoder, propagation, classifier,
-total; "atr" for the ATR blocks of the atr_* models), multiply-adds in GMACs
+total; "atr" for the ATR blocks of the atr_* models, with their efficient (ER)
+vs graph (GR) reasoner cost, both measured), multiply-adds in GMACs
 (a multiply-add counted once, as video papers count "FLOPs"; APPNP's
 propagation counted exactly from the graph), the median latency of --runs
 forward passes after --warmup, and peak memory (CUDA allocator peak on a GPU;
@@ -19,6 +20,8 @@ examples:
   tagnet complexity --arch tag_r2plus1d_34 --frames 32 --ffn 2048 --classes 500 --no-timing
   tagnet complexity --arch tag_slow_r50 --frames 8 --size 224 --device cuda --json
   tagnet complexity --arch atr_tsm_r50 --frames 8 --size 224 -O ear_taps=channel --no-timing
+  tagnet complexity --arch atr_tsm_r50 --frames 8 --size 224 -O stages=[S5-3] -O locator=false \
+      --no-timing     # ATR-sim, one block: ER vs GR as in ATR's Table 2
   tagnet complexity --arch tag_r2plus1d_34 --preset gym99 --operator gatv2 --readout attention
 """
 
@@ -65,6 +68,14 @@ def _table(args, model, report) -> str:
     if "atr_parts" in report.extra:
         lines[-1:-1] = ["  ATR: " + ", ".join(f"{k} {v:,}"
                                               for k, v in report.extra["atr_parts"].items())]
+    cmp = report.extra.get("atr_reasoners")
+    if cmp:  # both kinds measured in these blocks (tagnet.complexity.compare_reasoners)
+        er, gr = cmp["efficient"], cmp["graph"]
+        lines += [f"ATR reasoners ER {er['macs'] / 1e9:.4f} vs GR {gr['macs'] / 1e9:.4f} GMACs"
+                  f" ({cmp['reasoner_saving']:.1%} less), {er['params']:,} vs {gr['params']:,}"
+                  " parameters",
+                  f"ATR blocks    with ER {er['block_macs'] / 1e9:.4f} vs with GR "
+                  f"{gr['block_macs'] / 1e9:.4f} GMACs ({cmp['block_saving']:.1%} less)", ""]
     inp = getattr(model, "input_config", None)
     if inp is not None:
         lines += [f"input         {inp.describe()}", ""]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from tagnet.commands._common import (
     add_weights_arguments,
+    check_frames,
     positive_int,
     safe_path,
     weights_model,
@@ -39,6 +40,10 @@ With several checkpoints (of the same classes) each gets its report in a
 subfolder of --output (default: compare_<split> beside their run folders),
 results.md holds a table of all of them, and --tsne draws tsne.png with one
 panel per model, side by side.
+
+Every report file is written atomically (a failed write keeps the previous file),
+and a report file that would replace an input (a checkpoint, --weights, --config,
+a data list) is refused before anything is evaluated.
 """
 
 
@@ -63,7 +68,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
+def _check_report(out: Path, runs, args, names=None) -> None:
+    """Refuse report files that would replace an input (checkpoint, weights, config, lists)."""
+    from tagnet.datasets.atomic import check_output_folder, check_outputs
+    from tagnet.eval.evaluate import REPORT_FILES
+
+    check_output_folder("the report folder", out)
+    inputs = [("--config", args.config if args.config and Path(args.config).is_file()
+               else None)]
+    for run in runs:
+        inputs.append(("--weights" if args.weights else "--checkpoint", run.path))
+        for key in ("train_list", "val_list", "test_list"):
+            value = getattr(run.cfg.data, key)
+            inputs.append((f"data.{key}", Path(value).expanduser() if value else None))
+    check_outputs([(f"the report's {n}", out / n) for n in (names or REPORT_FILES)], inputs)
+
+
 def run(args: argparse.Namespace) -> int:
+    from tagnet.datasets.atomic import check_output_folder
     from tagnet.eval.report import format_metrics
 
     if (args.checkpoint is None) == (args.weights is None):
@@ -75,10 +97,15 @@ def run(args: argparse.Namespace) -> int:
     if args.titles is not None and len(args.titles) != len(paths):
         raise ValueError(f"{len(paths)} checkpoints need as many --titles, "
                          f"got {len(args.titles)}")
+    if args.output:
+        check_output_folder("--output", args.output)
     runs = [_load(args, p) for p in paths]
+    for run in runs:
+        check_frames(run.cfg.data.num_frames, run.cfg.eval.num_clips, run.cfg.eval.num_crops)
     if len(runs) == 1:
         run = runs[0]
         out = Path(args.output) if args.output else paths[0].parent / f"eval_{run.split}"
+        _check_report(out, runs, args)
         metrics, _ = _evaluate(args, run, out, args.titles[0] if args.titles else run.cfg.name)
         print(f"{run.split} ({_views(metrics)}/video): "
               f"{format_metrics(metrics, run.cfg.eval.topk)}")
@@ -92,6 +119,7 @@ def _compare(args: argparse.Namespace, paths, runs) -> int:
     """Several checkpoints: a report each, one table, one t-SNE figure with a panel each."""
     import os
 
+    from tagnet.datasets.atomic import atomic_write
     from tagnet.eval.report import skipped_markdown
     from tagnet.eval.tables import fmt_pct, markdown_table
     from tagnet.eval.tsne import plot_tsne
@@ -116,6 +144,9 @@ def _compare(args: argparse.Namespace, paths, runs) -> int:
     else:
         common = os.path.commonpath([str(p.resolve().parent.parent) for p in paths])
         out = Path(os.path.relpath(common)) / f"compare_{split}"
+    _check_report(out, runs, args, names=["results.md", "tsne.png"])
+    for title, run in zip(titles, runs, strict=True):
+        _check_report(out / slug(title), [run], args)
     topk = runs[0].cfg.eval.topk
     header = ["model", *(f"top-{k}" for k in topk), "MCA", "MCA (mmaction2)", "checkpoint"]
     rows, panels, skips = [], {}, []
@@ -129,9 +160,8 @@ def _compare(args: argparse.Namespace, paths, runs) -> int:
         if m["num_skipped"]:
             skips.append(f"\n## {title}: skipped clips\n\n{skipped_markdown(m)}")
     table = markdown_table(header, rows, align="l" + "r" * (len(header) - 2) + "l")
-    (out / "results.md").write_text(f"# {len(runs)} models on split {split!r} "
-                                    f"({m['num_samples']} videos, {_views(m)} each)\n\n"
-                                    f"{table}\n" + "".join(skips))
+    atomic_write(out / "results.md", f"# {len(runs)} models on split {split!r} "
+                 f"({m['num_samples']} videos, {_views(m)} each)\n\n{table}\n" + "".join(skips))
     print(table)
     if args.tsne:
         plot_tsne(panels, out / "tsne.png", runs[0].class_names,
@@ -173,6 +203,7 @@ def _load(args: argparse.Namespace, path) -> _Run:
                       ("device", "device")):
         if getattr(args, flag) is not None:
             cfg.set(key, getattr(args, flag))
+    cfg.validate(selection=False)  # the overrides' values, before anything is evaluated
     return _Run(path=path, ckpt=ckpt, cfg=cfg, split=args.split or cfg.data.test_split,
                 class_names=list(ckpt["class_names"]))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tagnet.commands._common import add_weights_arguments, weights_model
+from tagnet.commands._common import add_weights_arguments, non_negative_float, weights_model
 
 HELP = "export a model: torch.export program (.pt2), ONNX, or a slim .safetensors weights file"
 DESCRIPTION = """\
@@ -24,8 +24,11 @@ pt2 and onnx have a dynamic batch dimension (input `video`, output `logits`);
 after writing, the program runs on the example input (--video, else a seeded
 random clip) and on a batch of another size, and its logits must match the
 eager model's within --atol (ONNX needs `pip install tagnet[export]`:
-onnx, onnxscript, onnxruntime). safetensors writes the weights alone in
-tagnet's layout (loadable with --weights, or tagnet.weights.load_weights).
+onnx, onnxscript, onnxruntime). The program is written to a temporary file and
+renamed onto --output only once it has passed that check: an export that fails
+it leaves the previous file at --output. safetensors writes the weights alone in
+tagnet's layout (loadable with --weights, or tagnet.weights.load_weights). The
+output may not be an input (the checkpoint, --weights, --config, --video).
 
 What exports: every static topology. The default propagation ("auto": the
 structured closed form for intra_frame/temporal graphs) and "pyg-edge"/"dense"
@@ -50,8 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "clips)")
     parser.add_argument("--batch-size", type=int, default=2, help="example batch (2)")
     parser.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17; 18)")
-    parser.add_argument("--atol", type=float, default=1e-4, help="largest logit difference "
-                        "allowed between export and eager (1e-4)")
+    parser.add_argument("--atol", type=non_negative_float, default=1e-4,
+                        help="largest logit difference allowed between export and eager, a "
+                        "number >= 0 (1e-4)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -149,25 +153,44 @@ def onnx_logits(path: Path, x):
 def check_close(name: str, got, want, atol: float) -> float:
     err = float((got.detach() - want).abs().max())
     if not err <= atol:
-        raise RuntimeError(f"{name} differs from the eager model by {err:.3g} (> --atol {atol})")
+        raise RuntimeError(f"{name} differs from the eager model by {err:.3g} (> --atol {atol}); "
+                           "nothing was written (a file already at --output is unchanged)")
     return err
+
+
+def _check_paths(args: argparse.Namespace) -> Path:
+    """``--output``, refused (before anything is loaded or written) when it is a folder or
+    one of the command's inputs."""
+    from tagnet.datasets.atomic import check_outputs
+
+    checkpoint = args.checkpoint
+    if checkpoint is not None and Path(checkpoint).is_dir():
+        checkpoint = [Path(checkpoint) / n for n in ("best.pth", "last.pth")]
+    else:
+        checkpoint = [checkpoint]
+    config = args.config if args.config and Path(args.config).is_file() else None
+    check_outputs({"--output": args.output},
+                  [*(("--checkpoint", c) for c in checkpoint), ("--weights", args.weights),
+                   ("--config", config), ("--video", args.video)])
+    return Path(args.output)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from tagnet.datasets.atomic import atomic_path
     from tagnet.weights import save_weights
 
     if args.overrides and args.weights is None:
         raise ValueError("KEY=VALUE overrides describe the model of --weights; a checkpoint "
                          "has its own config")
+    out = _check_paths(args)
+    if args.format == "safetensors" and out.suffix != ".safetensors":
+        raise ValueError(f"--format safetensors writes a .safetensors file, not '{out}'")
     model, cfg = load_for_export(args)
     model = model.cpu().eval()
-    out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "safetensors":
-        if out.suffix != ".safetensors":
-            raise ValueError(f"--format safetensors writes a .safetensors file, not '{out}'")
         save_weights(model, out)
         print(f"wrote {out} ({len(model.state_dict())} tensors, tagnet layout)")
         return 0
@@ -176,22 +199,29 @@ def run(args: argparse.Namespace) -> int:
     x2 = _other_batch(x)
     with torch.no_grad():
         want, want2 = model(x), model(x2)
-    if args.format == "pt2":
-        program = export_program(model, x, out)
-        del program
-        loaded = torch.export.load(str(out)).module()
-        with torch.no_grad():
-            got, got2 = loaded(x), loaded(x2)
-    else:
-        export_onnx(model, x, out, args.opset)
-        try:
-            got, got2 = onnx_logits(out, x), onnx_logits(out, x2)
-        except ImportError:
-            print(f"wrote {out}; not checked: onnxruntime is not installed "
-                  "(pip install tagnet[export])")
-            return 0
-    err = max(check_close(f"{args.format} export", got, want, args.atol),
-              check_close(f"{args.format} export (batch {len(x2)})", got2, want2, args.atol))
+    checked = True
+    # written under a temporary name, renamed onto --output only if it passes the check
+    with atomic_path(out, keep_suffix=True) as tmp:
+        if args.format == "pt2":
+            program = export_program(model, x, tmp)
+            del program
+            loaded = torch.export.load(str(tmp)).module()
+            with torch.no_grad():
+                got, got2 = loaded(x), loaded(x2)
+        else:
+            export_onnx(model, x, tmp, args.opset)
+            try:
+                got, got2 = onnx_logits(tmp, x), onnx_logits(tmp, x2)
+            except ImportError:
+                checked = False
+        if checked:
+            err = max(check_close(f"{args.format} export", got, want, args.atol),
+                      check_close(f"{args.format} export (batch {len(x2)})", got2, want2,
+                                  args.atol))
+    if not checked:
+        print(f"wrote {out}; not checked: onnxruntime is not installed "
+              "(pip install tagnet[export])")
+        return 0
     print(f"wrote {out}: logits match eager within {err:.2g} on batches of {len(x)} and "
           f"{len(x2)} ({'--video ' + args.video if args.video else 'random clips'})")
     return 0

@@ -124,8 +124,10 @@ def check_settings(out, settings: dict) -> None:
         raise ValueError(f"'{out}' holds token shards but no {SETTINGS}; choose an empty "
                               "output folder")
     else:
+        from tagnet.datasets.atomic import atomic_write
+
         out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings, indent=1, sort_keys=True))
+        atomic_write(path, json.dumps(settings, indent=1, sort_keys=True))
 
 
 def run(args: argparse.Namespace) -> int:

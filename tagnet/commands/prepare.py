@@ -11,7 +11,10 @@ official ids: OUT/events/<event id>.mp4 and OUT/subactions/<element id>.mp4. A c
 holds the frames with start <= t < end; it is stream-copied when it starts on a
 keyframe and needs no B-frame reordering, else re-encoded with libx264. Rerunning
 skips finished clips (partial files are never left under a final name). Missing or
-unreadable sources are summarised and written to OUT/prepare_report.json.
+unreadable sources are summarised and written to OUT/prepare_report.json. Clips that
+do not fit (an element ending after its event, a clip ending past its video's end)
+are listed and skipped; --keep-out-of-bounds cuts them anyway. With --only, an element
+listed in two split files (train and val) is reported.
 
   tagnet prepare finegym --videos raw/ --annotations finegym_annotation_info_v1.1.json \\
       --out /data/finegym --workers 8
@@ -25,7 +28,8 @@ each) and report every problem; --decode also opens every clip.
 
   tagnet prepare haa500 --root /data/haa500 --decode
 
-Exit status 1 when problems were found (for finegym: anything but missing sources).
+Exit status 1 when problems were found (for finegym: anything but missing sources and
+the listed clips that do not fit their video or event).
 """
 
 
@@ -46,14 +50,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fg.add_argument("--preset", default="veryfast", help="libx264 preset (veryfast)")
     fg.add_argument("--no-copy", action="store_true", help="always re-encode")
     fg.add_argument("--quiet", action="store_true", help="no progress bar")
+    fg.add_argument("--keep-out-of-bounds", action="store_true",
+                    help="also cut clips that end after their event or past their video's "
+                    "end (default: list and skip them)")
+    fg.add_argument("--debug", action="store_true", help="show tracebacks")
     haa = sub.add_parser("haa500", help="check the layout of an HAA500 v1.1 folder")
     haa.add_argument("--root", required=True, help="folder holding haa500_v1_1 (or video/)")
     haa.add_argument("--decode", action="store_true", help="also open every clip with PyAV")
     haa.add_argument("--workers", type=int, default=4, help="threads for --decode (4)")
     haa.add_argument("--quiet", action="store_true", help="no progress bar")
+    haa.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     if args.dataset == "haa500":
         from tagnet.datasets.prepare_haa500 import check_haa500
 
@@ -62,15 +73,25 @@ def run(args: argparse.Namespace) -> int:
         print(report.summary())
         return 0 if report.ok else 1
 
-    from tagnet.datasets.finegym import read_element_split
+    from tagnet.datasets.atomic import check_output_folder, check_outputs
+    from tagnet.datasets.finegym import read_element_split_lines
+    from tagnet.datasets.lists import split_overlaps
     from tagnet.datasets.prepare_finegym import REPORT, prepare_finegym
 
-    only = None
+    check_output_folder("--out", args.out)
+    check_outputs({"the report": Path(args.out) / REPORT},
+                  {"--annotations": args.annotations,
+                   **{f"--only {p}": p for p in args.only or []}})
+    only, overlaps = None, []
     if args.only:
-        only = {i for path in args.only for i, _ in read_element_split(path)}
+        lists = {path: [(i, f"{path}:{n}") for n, i, _ in read_element_split_lines(path)]
+                 for path in args.only}
+        only = {i for rows in lists.values() for i, _ in rows}
+        overlaps = split_overlaps(lists)
     report = prepare_finegym(args.videos, args.annotations, args.out, kinds=tuple(args.kinds),
                              only=only, workers=args.workers, crf=args.crf, preset=args.preset,
-                             allow_copy=not args.no_copy, progress=not args.quiet)
+                             allow_copy=not args.no_copy, progress=not args.quiet,
+                             keep_out_of_bounds=args.keep_out_of_bounds, problems=overlaps)
     print(report.summary())
     print(f"report: {args.out}/{REPORT}")
     return 0 if report.ok else 1

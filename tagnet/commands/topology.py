@@ -203,6 +203,10 @@ def run(args: argparse.Namespace) -> int:
         return 0 if args.list else 2
     topology, grid = resolve(args.name), TokenGrid.parse(args.grid)
     _check_size(topology, grid, args.max_size)
+    if args.plot:
+        from tagnet.datasets.atomic import check_outputs
+
+        check_outputs({"--plot": args.plot}, {"--tokens": args.tokens})
     tokens = _tokens(args, grid) if topology.dynamic or args.tokens else None
     try:
         summary = summarize(topology, grid, args.K, args.alpha, tokens=tokens,
@@ -219,9 +223,11 @@ def run(args: argparse.Namespace) -> int:
                                         energy_ratio=curves.energy_ratio.tolist(),
                                         cosine=curves.cosine.tolist())
     if args.plot:
+        from tagnet.datasets.atomic import atomic_path
         from tagnet.graphs.plotting import plot_diagnostics
 
-        plot_diagnostics(summary, topology, grid, tokens, curves, path=args.plot)
+        with atomic_path(args.plot, keep_suffix=True) as tmp:  # a failed write keeps the old
+            plot_diagnostics(summary, topology, grid, tokens, curves, path=tmp)
         summary["plot"] = args.plot
     if args.json:
         from tagnet.eval.report import jsonable

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from tagnet.commands._common import safe_path
+from tagnet.commands._common import model_options, safe_path
 
 HELP = "train a model from a YAML config (plus key=value overrides); resumable, DDP-ready"
 DESCRIPTION = """\
@@ -21,8 +21,17 @@ any key can be overridden with its dotted path:
 The run folder (output_dir) gets config.yaml (resolved), log.jsonl, last.pth,
 best.pth and test/ (metrics.json, per_class.csv, predictions.csv, confusion.png).
 A folder that holds a run is refused unless --resume (continue) or --overwrite
-(start afresh); a folder in use by another tagnet process is refused, naming it.
+(start afresh: deletes the files a run writes, never other files in the folder or in
+test/); a folder in use by another tagnet process is refused, naming it. A run never
+writes onto its inputs: --overwrite of a folder whose config.yaml or best.pth is the
+--config or model.weights of the new run is refused.
 A NaN or infinite loss stops the run (exit 1), keeping the last finite checkpoints.
+
+Every epoch judges convergence (log.jsonl and test/metrics.json: converged,
+converged_epoch): the best holdout score rose by at most train.converge_tol over
+the last train.converge_window epochs (weighted by their lr, so an annealed tail
+does not count) and the training loss is below (1 - train.converge_fit) x that
+of predicting the class frequencies. train.early_stop=true ends the run there.
 """
 
 
@@ -92,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     from tagnet.eval.report import format_metrics
     from tagnet.train.run import check_output_dir, train
 
+    if args.overwrite and args.resume is not None:
+        raise ValueError("--overwrite starts the run afresh and --resume continues it: give "
+                         "one of them")
     cfg, resume = resolve(args)
     if args.print_config:
         from tagnet.backbones.pretrained import config_input
@@ -103,10 +115,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"# input: {inp.describe()}")
         return 0
     check_output_dir(cfg.output_dir, resume, args.overwrite)  # before generating any data
+    if resume is None:
+        _check_inputs(cfg, args)
     if cfg.data.synth:
         _prepare_synthetic(cfg)
-    result = train(cfg, resume=resume, evaluate_test=not args.no_test,
-                   overwrite=args.overwrite)
+    with model_options(cfg.model.arch, args.config):
+        result = train(cfg, resume=resume, evaluate_test=not args.no_test,
+                       overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     best = result["best"] or {}
@@ -115,6 +130,25 @@ def run(args: argparse.Namespace) -> int:
     if "test" in result:
         print(f"test ({cfg.data.test_split}): {format_metrics(result['test'], cfg.eval.topk)}")
     return 0
+
+
+def _check_inputs(cfg, args: argparse.Namespace) -> None:
+    """Refuse a new run whose outputs (run files, test report) would replace its inputs."""
+    from pathlib import Path
+
+    from tagnet.datasets.atomic import check_outputs
+    from tagnet.eval.evaluate import REPORT_FILES
+    from tagnet.train.run import RUN_FILES
+
+    run_dir = Path(cfg.output_dir)
+    outputs = {f"the run's {n}": run_dir / n for n in RUN_FILES}
+    outputs.update({f"the run's test/{n}": run_dir / "test" / n for n in REPORT_FILES})
+    config = args.config and Path(args.config)
+    inputs = {"--config": config if config and config.is_file() else None,
+              "model.weights": cfg.model.weights, "model.backbone_weights":
+              cfg.model.backbone_weights, "data.train_list": cfg.data.train_list,
+              "data.val_list": cfg.data.val_list, "data.test_list": cfg.data.test_list}
+    check_outputs(outputs, {k: Path(v).expanduser() if v else None for k, v in inputs.items()})
 
 
 def _prepare_synthetic(cfg) -> None:

@@ -15,6 +15,9 @@ from tagnet.eval.inference import Predictions, predict
 from tagnet.eval.metrics import classification_metrics
 from tagnet.eval.report import write_json, write_per_class_csv, write_predictions_csv
 
+#: The files of an evaluation report, in the order :func:`evaluate` writes them.
+REPORT_FILES = ("metrics.json", "per_class.csv", "predictions.csv", "confusion.png", "tsne.png")
+
 
 def evaluate(model: nn.Module, dataset: Dataset, class_names: Sequence[str], *,
              out_dir: str | Path | None = None, batch_size: int = 8, num_workers: int = 0,
@@ -77,4 +80,4 @@ def skipped_clips(dataset: Dataset, preds: Predictions) -> SkipSummary:
     return out
 
 
-__all__ = ["evaluate", "skipped_clips"]
+__all__ = ["evaluate", "skipped_clips", "REPORT_FILES"]

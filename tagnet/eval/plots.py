@@ -1,7 +1,8 @@
 """PNG figures: confusion matrix, training curves, t-SNE panels (matplotlib, no pyplot).
 
 Figures are built with :class:`matplotlib.figure.Figure` directly, so no GUI
-backend and no global pyplot state are involved.
+backend and no global pyplot state are involved. :func:`save_figure` writes every PNG
+atomically: a failed write leaves the previous file.
 """
 from __future__ import annotations
 
@@ -17,6 +18,18 @@ def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def save_figure(fig, path: str | Path, **kwargs) -> Path:
+    """``fig.savefig`` to a temporary file renamed onto ``path`` (the format is ``path``'s
+    suffix, PNG when it has none)."""
+    from tagnet.datasets.atomic import atomic_path
+
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    with atomic_path(path, keep_suffix=True) as tmp:
+        fig.savefig(tmp, format=fmt, **kwargs)
+    return path
 
 
 def plot_confusion_matrix(cm: Tensor, class_names: Sequence[str], path: str | Path,
@@ -40,8 +53,7 @@ def plot_confusion_matrix(cm: Tensor, class_names: Sequence[str], path: str | Pa
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title or "confusion matrix")
-    fig.savefig(path)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def read_log(path: str | Path) -> list[dict]:
@@ -76,8 +88,7 @@ def plot_training_curves(runs: Mapping[str, Sequence[dict]], path: str | Path) -
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.savefig(path)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_embeddings(panels: Mapping[str, tuple[Tensor, Tensor]], path: str | Path,
@@ -103,8 +114,8 @@ def plot_embeddings(panels: Mapping[str, tuple[Tensor, Tensor]], path: str | Pat
         handles = [axes[-1].scatter([], [], color=sc.cmap(sc.norm(i)), s=12, label=n)
                    for i, n in enumerate(class_names)]
         fig.legend(handles=handles, loc="outside right center", fontsize=7)
-    fig.savefig(path)
-    return Path(path)
+    return save_figure(fig, path)
 
 
-__all__ = ["plot_confusion_matrix", "plot_training_curves", "plot_embeddings", "read_log"]
+__all__ = ["plot_confusion_matrix", "plot_training_curves", "plot_embeddings", "read_log",
+           "save_figure"]

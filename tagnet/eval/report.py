@@ -1,4 +1,8 @@
-"""Evaluation outputs on disk: metrics JSON, per-class CSV, predictions CSV."""
+"""Evaluation outputs on disk: metrics JSON, per-class CSV, predictions CSV.
+
+Every file is written atomically (:mod:`tagnet.datasets.atomic`): a write that fails (a
+full disk) leaves the previous file whole.
+"""
 from __future__ import annotations
 
 import csv
@@ -10,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from tagnet.datasets.atomic import atomic_open, atomic_write
 from tagnet.eval.metrics import per_class_accuracy
 
 
@@ -27,10 +32,10 @@ def jsonable(obj):
 
 
 def write_json(obj, path: str | Path) -> Path:
+    """``obj`` as strict JSON (:func:`jsonable`), atomically; creates the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(jsonable(obj), indent=2) + "\n")
-    return path
+    return atomic_write(path, json.dumps(jsonable(obj), indent=2) + "\n")
 
 
 def write_per_class_csv(cm: Tensor, class_names: Sequence[str], path: str | Path) -> Path:
@@ -41,7 +46,7 @@ def write_per_class_csv(cm: Tensor, class_names: Sequence[str], path: str | Path
     cm = torch.as_tensor(cm)
     recall = per_class_accuracy(cm)
     path = Path(path)
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["class_id", "class_name", "support", "correct", "accuracy"])
         for i, name in enumerate(class_names):
@@ -57,7 +62,7 @@ def write_predictions_csv(paths: Sequence[str], target: Tensor, scores: Tensor,
     k = min(k, scores.size(1))
     top = scores.topk(k, dim=1)
     path = Path(path)
-    with open(path, "w", newline="") as f:
+    with atomic_open(path, "w", newline="", errors="surrogateescape") as f:
         w = csv.writer(f)
         header = ["path", "label", "label_name", "pred", "pred_name", "correct"]
         for j in range(1, k + 1):

@@ -13,12 +13,21 @@ exactly ``[0, D]``. Each window is classified like a test clip: ``num_frames`` f
 spread uniformly over its frames (the release's UniView sampling), decoded at the
 model's short side and centre-cropped. The video is decoded once, front to back,
 holding only the frames of the windows still open.
+
+Bounds, checked before anything is decoded: a window holds at least one frame
+(``W >= 1 / fps``), and a video gets at most :data:`MAX_WINDOWS` windows.
+
+Outputs of :func:`predict_long_videos` keep each video's path relative to the folder
+the videos share (``a/x.mp4`` and ``b/x.mp4`` give ``a/x.windows.csv`` and
+``b/x.windows.csv``), are checked against the inputs and each other
+(:func:`tagnet.datasets.atomic.check_outputs`) before any video is decoded, and are
+written atomically.
 """
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,25 +35,44 @@ import numpy as np
 import torch
 from torch import Tensor
 
+#: The most windows one video may get (a 10-hour video at a 1 s stride has 36,000); more is
+#: a mistyped --window or --stride, refused before anything is decoded.
+MAX_WINDOWS = 100_000
 
-def plan_windows(duration: float, window: float, stride: float, *, name: str = "the video"
+
+def plan_windows(duration: float, window: float, stride: float, *, name: str = "the video",
+                 fps: float | None = None, max_windows: int = MAX_WINDOWS
                  ) -> list[tuple[float, float]]:
     """``[(start, end), ...]`` seconds of the windows over a ``duration``-second video.
 
     Raises:
-        ValueError: ``window`` or ``stride`` is not positive, or ``window > duration``.
+        ValueError: ``window`` or ``stride`` is not a positive finite number, ``window`` is
+            longer than the video or (given ``fps``) shorter than one frame, or the
+            windows would be more than ``max_windows``.
     """
-    if not window > 0 or not stride > 0:
+    if not (0 < window < math.inf and 0 < stride < math.inf):
         raise ValueError(f"--window and --stride must be positive seconds, got {window} and "
                          f"{stride}")
     eps = 1e-9
     if window > duration + eps:
         raise ValueError(f"window {window:g} s is longer than {name} ({duration:.3f} s); use "
                          f"--window {math.floor(duration * 1000) / 1000:g} or less")
-    count = math.floor((duration - window) / stride + eps) + 1
-    spans = [(k * stride, k * stride + window) for k in range(count)]
+    if fps is not None and math.isfinite(fps) and fps > 0 and window < 1 / fps - eps:
+        raise ValueError(f"window {window:g} s is shorter than one frame of {name} "
+                         f"({1 / fps:.4g} s at {fps:.4g} fps), so it would hold no frame; use "
+                         f"--window {math.ceil(round(1000 / fps, 6)) / 1000:g} or more")
+    steps = (duration - window) / stride + eps
+    too_many = (f"--window {window:g} --stride {stride:g} over {name} ({duration:.3f} s) makes "
+                f"{{}} windows, more than the limit of {max_windows:,} (--max-windows); use a "
+                f"longer --stride (at least {duration / max(max_windows - 2, 1):.3g} s)")
+    if not steps < max_windows:  # checked before the list exists (inf included)
+        raise ValueError(too_many.format(f"{steps + 1:,.0f}" if steps < 1e12 else
+                                         f"{steps:.3g}"))
+    spans = [(k * stride, k * stride + window) for k in range(math.floor(steps) + 1)]
     if spans[-1][1] < duration - eps:
         spans.append((duration - window, duration))
+    if len(spans) > max_windows:
+        raise ValueError(too_many.format(f"{len(spans):,}"))
     return spans
 
 
@@ -63,17 +91,22 @@ class Window:
 
 
 def iter_windows(path: str | Path, window: float, stride: float, num_frames: int, *,
-                 short_side: int | None = None, transform: Callable | None = None
-                 ) -> Iterator[Window]:
-    """Decode ``path`` once and yield its windows in order (see the module docstring)."""
-    import av
+                 short_side: int | None = None, transform: Callable | None = None,
+                 max_windows: int = MAX_WINDOWS) -> Iterator[Window]:
+    """Decode ``path`` once and yield its windows in order (see the module docstring).
 
+    The file is opened as every reader opens it (:func:`tagnet.datasets.video.open_video`:
+    metadata that is not UTF-8 is replaced, not fatal); the windows are planned
+    (:func:`plan_windows`, bounds included) before any frame is decoded.
+    """
     from tagnet.datasets import probe
     from tagnet.datasets.frames import DecodeStats, FrameConverter, iter_frames
     from tagnet.datasets.sampling import uniform_indices
+    from tagnet.datasets.video import open_video
 
     info = probe(path)
-    spans = plan_windows(info.duration, window, stride, name=f"'{path}'")
+    spans = plan_windows(info.duration, window, stride, name=f"'{path}'", fps=info.fps,
+                         max_windows=max_windows)
     buffer: deque = deque()  # (frame number, t, uint8 frame)
     pending = 0
 
@@ -88,8 +121,7 @@ def iter_windows(path: str | Path, window: float, stride: float, num_frames: int
         clip = transform(frames) if transform is not None else frames
         return Window(k, start, end, held[0][0], held[-1][0], [held[i][0] for i in pick], clip)
 
-    with av.open(str(path)) as container:
-        stream = next(s for s in container.streams if s.index == info.stream_index)
+    with open_video(path, info.stream_index) as (container, stream):
         sar = float(getattr(stream, "sample_aspect_ratio", None) or 1)
         convert = FrameConverter(short_side, sample_aspect_ratio=sar)
         origin, number = None, 0
@@ -114,7 +146,7 @@ def iter_windows(path: str | Path, window: float, stride: float, num_frames: int
 @torch.no_grad()
 def predict_windows(model: torch.nn.Module, path: str | Path, cfg, class_names: list[str], *,
                     window: float, stride: float, topk: int = 5, batch_size: int = 4,
-                    device="cpu") -> tuple[list[dict], Tensor]:
+                    device="cpu", max_windows: int = MAX_WINDOWS) -> tuple[list[dict], Tensor]:
     """Classify the windows of one video.
 
     Returns:
@@ -141,7 +173,8 @@ def predict_windows(model: torch.nn.Module, path: str | Path, cfg, class_names: 
 
     for w in iter_windows(path, window, stride, cfg.data.num_frames,
                           short_side=short_side_for(cfg),
-                          transform=transform_for(cfg, train=False, views=False)):
+                          transform=transform_for(cfg, train=False, views=False),
+                          max_windows=max_windows):
         batch.append(w)
         if len(batch) == batch_size:
             flush()
@@ -151,11 +184,13 @@ def predict_windows(model: torch.nn.Module, path: str | Path, cfg, class_names: 
 
 
 def write_tables(rows: list[dict], csv_path: str | Path, json_path: str | Path) -> None:
-    """Per-window top-k as CSV (one line per window and rank) and JSON."""
+    """Per-window top-k as CSV (one line per window and rank) and JSON, atomically."""
     import csv
     import json
 
-    with open(csv_path, "w", newline="") as f:
+    from tagnet.datasets.atomic import atomic_open, atomic_write
+
+    with atomic_open(csv_path, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["window", "start", "end", "first_frame", "last_frame", "rank", "class",
                       "name", "prob"])
@@ -164,21 +199,21 @@ def write_tables(rows: list[dict], csv_path: str | Path, json_path: str | Path) 
                 out.writerow([r["window"], f"{r['start']:.3f}", f"{r['end']:.3f}",
                               r["first_frame"], r["last_frame"], rank, t["class"], t["name"],
                               f"{t['prob']:.6f}"])
-    Path(json_path).write_text(json.dumps(rows, indent=1) + "\n")
+    atomic_write(json_path, json.dumps(rows, indent=1) + "\n")
 
 
 def plot_timeline(rows: list[dict], probs: Tensor, class_names: list[str], path: str | Path,
                   max_classes: int = 8) -> None:
-    """Probability over time of the classes ranked first in some window (PNG)."""
-    import matplotlib
+    """Probability over time of the classes ranked first in some window (PNG, atomically)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from tagnet.eval.plots import save_figure
 
     winners = probs.argmax(1)
     shown = sorted(set(winners.tolist()), key=lambda c: -float(probs[:, c].max()))[:max_classes]
     edges = [r["start"] for r in rows]
-    fig, ax = plt.subplots(figsize=(10, 3.5))
+    fig = Figure(figsize=(10, 3.5))
+    ax = fig.subplots()
     for c in shown:
         for r, p in zip(rows, probs[:, c].tolist(), strict=True):
             ax.hlines(p, r["start"], r["end"], color=f"C{shown.index(c) % 10}", alpha=0.35)
@@ -192,8 +227,7 @@ def plot_timeline(rows: list[dict], probs: Tensor, class_names: list[str], path:
     ax.set_title("sliding-window predictions (lines: window spans, dots: centres)")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def window_at(rows: list[dict], t: float) -> dict:
@@ -206,15 +240,18 @@ def window_at(rows: list[dict], t: float) -> dict:
 def annotate_video(src: str | Path, rows: list[dict], out: str | Path, *, crf: int = 20,
                    lines: int = 3) -> int:
     """Write ``src`` with the current top-``lines`` classes drawn on every frame (PyAV,
-    libx264, PIL text); returns the number of frames written."""
+    libx264, PIL text), atomically (the container format follows ``out``'s suffix); returns
+    the number of frames written."""
     import av
     from PIL import Image, ImageDraw, ImageFont
 
+    from tagnet.datasets.atomic import atomic_path
     from tagnet.datasets.frames import DecodeStats, iter_frames
+    from tagnet.datasets.video import open_video
 
     written = 0
-    with av.open(str(src)) as inp, av.open(str(out), "w") as dst:
-        ist = inp.streams.video[0]
+    with open_video(src) as (inp, ist), atomic_path(out, keep_suffix=True) as tmp, \
+            av.open(str(tmp), "w") as dst:
         tb = ist.time_base
         ost = None
         first, font = None, None
@@ -252,34 +289,81 @@ def annotate_video(src: str | Path, rows: list[dict], out: str | Path, *, crf: i
     return written
 
 
+def window_outputs(paths: list[str], out_dir: str | Path) -> dict[str, Path]:
+    """``{video: output stem}``: ``out_dir`` / the video's path relative to the folder all
+    videos share, without its suffix (one video: its stem), so two videos never share
+    outputs.
+
+    Raises:
+        ValueError: a video is given twice.
+    """
+    import os
+
+    out_dir = Path(out_dir)
+    absolute = [os.path.abspath(p) for p in paths]
+    seen: dict[str, str] = {}
+    for path, a in zip(paths, absolute, strict=True):
+        if a in seen:
+            raise ValueError(f"video '{path}' is given twice (also as '{seen[a]}'); its "
+                             "window outputs would be written twice")
+        seen[a] = path
+    if len(paths) == 1:
+        return {paths[0]: out_dir / Path(paths[0]).stem}
+    common = os.path.commonpath([os.path.dirname(a) for a in absolute])
+    return {p: out_dir / Path(os.path.relpath(a, common)).with_suffix("")
+            for p, a in zip(paths, absolute, strict=True)}
+
+
 def predict_long_videos(paths: list[str], model: torch.nn.Module, class_names: list[str], cfg,
                         *, window: float, stride: float | None, out_dir: str | Path,
                         annotate: str | Path | None = None, topk: int = 5,
-                        batch_size: int = 4, device="cpu") -> list[dict]:
+                        batch_size: int = 4, device="cpu", max_windows: int = MAX_WINDOWS,
+                        inputs: Mapping[str, str | Path | None] | None = None,
+                        outputs: Mapping[str, str | Path | None] | None = None) -> list[dict]:
     """``tagnet predict --window``: for each video write ``<stem>.windows.csv``,
-    ``<stem>.windows.json`` and ``<stem>.timeline.png`` into ``out_dir`` (and the
-    annotated video); returns ``[{"path", "windows": rows}]``."""
+    ``<stem>.windows.json`` and ``<stem>.timeline.png`` into ``out_dir`` (stems from
+    :func:`window_outputs`; and the annotated video); returns ``[{"path", "windows": rows}]``.
+
+    Before anything is decoded, every video's windows are planned (:func:`plan_windows`:
+    the bounds) and every output is checked: none may be a video, one of ``inputs`` (other
+    files the caller reads) or ``outputs`` (other files it writes), or another output.
+    """
+    from tagnet.datasets import probe
+    from tagnet.datasets.atomic import check_output_folder, check_outputs
+    from tagnet.datasets.video import safe_path
+
     stride = window if stride is None else stride
     if annotate is not None and len(paths) != 1:
         raise ValueError(f"--annotate writes one video; {len(paths)} inputs were given")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_output_folder("--out-dir", out_dir)
+    stems = window_outputs(paths, out_dir)
+    planned = {}
+    for path in paths:
+        planned[path] = probe(path)
+        plan_windows(planned[path].duration, window, stride, name=f"'{safe_path(path)}'",
+                     fps=planned[path].fps, max_windows=max_windows)
+    files = [*(outputs or {}).items(), ("--annotate", annotate)]
+    for path, stem in stems.items():
+        files += [(f"the window output of '{safe_path(path)}'", Path(f"{stem}.{ext}"))
+                  for ext in ("windows.csv", "windows.json", "timeline.png")]
+    check_outputs(files, [*(("the input video", p) for p in paths), *(inputs or {}).items()])
     results = []
     for path in paths:
         rows, probs = predict_windows(model, path, cfg, class_names, window=window,
                                       stride=stride, topk=topk, batch_size=batch_size,
-                                      device=device)
-        stem = out_dir / Path(path).stem
+                                      device=device, max_windows=max_windows)
+        stem = stems[path]
+        stem.parent.mkdir(parents=True, exist_ok=True)
         write_tables(rows, f"{stem}.windows.csv", f"{stem}.windows.json")
         plot_timeline(rows, probs, class_names, f"{stem}.timeline.png")
-        print(f"{path}: {len(rows)} windows of {window:g} s every {stride:g} s -> "
-              f"{stem}.windows.csv, .windows.json, .timeline.png")
+        print(f"{safe_path(path)}: {len(rows)} windows of {window:g} s every {stride:g} s -> "
+              f"{safe_path(stem)}.windows.csv, .windows.json, .timeline.png")
         for r in rows:
             best = r["top"][0]
             print(f"  {r['start']:8.2f}-{r['end']:8.2f} s  {best['name']:<40s} "
                   f"{100 * best['prob']:6.2f}%")
         if annotate is not None:
             n = annotate_video(path, rows, annotate)
-            print(f"annotated video: {annotate} ({n} frames)")
+            print(f"annotated video: {safe_path(annotate)} ({n} frames)")
         results.append({"path": path, "windows": rows})
     return results

@@ -8,9 +8,11 @@ r"""The ATR block (Action-centric Temporal-relational Reasoning), a residual plu
       |        appearance = condense(dw3x3_a(X_r(t)))             (the SAME condense conv)
       |        M_t = motion + appearance    (locator_cues: both / appearance / motion)
       |-> EAR: v_t = sum_ij softmax_ij(M_t) X_t(i, j)   (aggregation="action"; "uniform": mean)
-      |        r = R_n(... ReLU(LN(R_1(v))) ...),  R(v)_t = W_c sum_s A_ts v_s + b
-      |            A: banded T x T from 2k+1 taps (reasoner="efficient")
-      |               or softmax(theta(v) phi(v)^T / sqrt(d)) (reasoner="graph")
+      |        r = R_n(... ReLU(LN(R_1(v))) ...),  R(v)_t = W_up W_down sum_s A_ts v_s + b
+      |            each R_i: C -> C/r -> C (reasoner_widths="bottleneck")
+      |            A: banded T x T from 2k+1 taps (reasoner="efficient", ER)
+      |               or softmax(theta(v) phi(v)^T / sqrt(C)) (reasoner="graph", GR:
+      |               the similarity-graph GCN step, theta, phi: C -> C)
       |        D_t = BN(r_t) + gamma * sigmoid(M_t)        (distribution="add")
       |           or BN(r_t) * sigmoid(M_t)                ("gate")
       |           or X_t * BN(r_t) * sigmoid(M_t)          ("scale")
@@ -22,12 +24,14 @@ product, so :class:`torch.utils.flop_counter.FlopCounterMode` counts the block's
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 REASONERS = ("efficient", "graph")
+REASONER_WIDTHS = ("bottleneck", "stack")
 EAR_TAPS = ("shared", "channel")
 LOCATOR_CUES = ("both", "appearance", "motion")
 AGGREGATIONS = ("action", "uniform")
@@ -57,6 +61,46 @@ def banded(taps: Tensor, T: int) -> Tensor:
     offset = t[None, :] - t[:, None] + k  # (T, T): s - t + k
     inside = (offset >= 0) & (offset <= 2 * k)
     return taps[..., offset.clamp(0, 2 * k)] * inside
+
+
+def row_js_divergence(relation: Tensor) -> Tensor:
+    r"""Jensen-Shannon divergence between every pair of rows of a relation matrix (ATR's Fig. 4b).
+
+    Row ``t`` of :math:`W` (``T x T``: how frame ``t`` gathers from the frames ``s``) is read
+    as a distribution over ``s``, :math:`p_t = |W_t| / \sum_s |W_{ts}|` (the graph
+    reasoner's rows already are distributions; the shared taps of the efficient reasoner can
+    be negative, so magnitudes are used). Then, in bits (base-2 logarithm, so values lie in
+    ``[0, 1]``) and with :math:`0 \log 0 = 0`,
+
+    .. math::
+        \mathrm{JS}(p_t, p_u) = \tfrac12 \mathrm{KL}(p_t \,\|\, m) + \tfrac12
+        \mathrm{KL}(p_u \,\|\, m), \qquad m = \tfrac12 (p_t + p_u).
+
+    Small values mean every frame relates to the others in the same way. A row of zeros
+    stays the zero vector (its KL term is 0), so its divergence from any distribution is
+    1/2 bit.
+
+    Args:
+        relation (Tensor): ``(..., T, T)``.
+
+    Returns:
+        Tensor: ``(..., T, T)``, symmetric, zero on the diagonal.
+
+    Example:
+        >>> row_js_divergence(torch.tensor([[1., 0.], [0., 1.]]))
+        tensor([[0., 1.],
+                [1., 0.]])
+    """
+    p = relation.abs()
+    p = p / p.sum(-1, keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
+    P, Q = p[..., :, None, :], p[..., None, :, :]  # (..., T, 1, T), (..., 1, T, T)
+    m = (P + Q) / 2
+
+    def kl(a: Tensor) -> Tensor:
+        terms = a * (torch.log2(a) - torch.log2(m))
+        return torch.where(a > 0, terms, torch.zeros_like(terms)).sum(-1)
+
+    return (kl(P) + kl(Q)) / 2
 
 
 class ActionRegionLocator(nn.Module):
@@ -114,6 +158,25 @@ class ActionRegionLocator(nn.Module):
         return motion if appearance is None else motion + appearance
 
 
+def channel_transform(in_channels: int, out_channels: int, hidden: int | None = None
+                      ) -> nn.Module:
+    r"""A reasoner's channel transform: ``Linear(c_in, c_out)``, or with ``hidden`` the
+    low-rank bottleneck ``c_in -> hidden -> c_out``.
+
+    .. math::
+        W_c v + b \quad\text{or}\quad W_{up} W_{down} v + b, \qquad
+        W_{down} \in \mathbb{R}^{h \times c_{in}},\; W_{up} \in \mathbb{R}^{c_{out} \times h}
+
+    The bottleneck has no inner non-linearity and no inner bias (a bias before a linear map
+    folds into the outer one): it is a rank-``h`` linear map in ``c_in h + h c_out + c_out``
+    parameters (``down``: no bias, ``up``: with bias).
+    """
+    if hidden is None:
+        return nn.Linear(in_channels, out_channels)
+    return nn.Sequential(OrderedDict(down=nn.Linear(in_channels, hidden, bias=False),
+                                     up=nn.Linear(hidden, out_channels)))
+
+
 class TemporalReasoner(nn.Module):
     r"""One efficient reasoner (ER): a temporal relation shared over time, then a channel transform.
 
@@ -126,14 +189,21 @@ class TemporalReasoner(nn.Module):
     scalars, the same for every time step, channel and clip: :math:`A` is the banded
     ``T x T`` matrix of :func:`banded` (instance-agnostic). ``taps="channel"`` gives every
     channel its own ``2k+1`` taps (a depth-wise convolution, ``c_in (2k+1)`` weights), a
-    generalisation. ``W_c, b`` are a linear map ``c_in -> c_out``.
+    generalisation. ``W_c, b`` is :func:`channel_transform` ``c_in -> c_out`` (through
+    ``hidden`` channels when given: :math:`W_c = W_{up} W_{down}`).
+
+    Args:
+        in_channels (int), out_channels (int): ``c_in``, ``c_out``.
+        k (int): the half-window, ``2k+1`` taps (1).
+        taps (str): ``"shared"`` or ``"channel"``.
+        hidden (int, optional): the channel transform's bottleneck width.
 
     Shapes:
         - input: ``(B, T, c_in)``; output: ``(B, T, c_out)``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, k: int = 1,
-                 taps: str = "shared") -> None:
+                 taps: str = "shared", hidden: int | None = None) -> None:
         super().__init__()
         _check_choice("ear_taps", taps, EAR_TAPS)
         self.k, self.mode = k, taps
@@ -144,7 +214,7 @@ class TemporalReasoner(nn.Module):
         else:
             self.temporal = nn.Conv1d(in_channels, in_channels, 2 * k + 1, padding=k,
                                       groups=in_channels, bias=False)
-        self.channel = nn.Linear(in_channels, out_channels)
+        self.channel = channel_transform(in_channels, out_channels, hidden)
 
     def relation(self, v: Tensor) -> Tensor:
         """The ``T x T`` relation :math:`A` ``(B, T, T)`` (the channel mean for ``"channel"``)."""
@@ -164,27 +234,37 @@ class TemporalReasoner(nn.Module):
 
 
 class GraphReasoner(nn.Module):
-    r"""The graph-based reasoner (GR) ATR is compared with: a learned, per-clip ``T x T`` graph.
+    r"""The graph-based reasoner (GR) ATR compares with: a learned, per-clip ``T x T`` graph.
 
     .. math::
         A = \mathrm{softmax}_s\!\Big(\frac{(v W_\theta)(v W_\phi)^\top}{\sqrt d}\Big),
         \qquad r_t = W_c \sum_{s=1}^{T} A_{ts} v_s + b
 
-    One GCN-style message passing step over a fully connected graph of the ``T`` frame
-    vectors, whose adjacency is computed from the features (instance-specific, as in
-    space-time region graphs), then the same channel transform as :class:`TemporalReasoner`.
-    ``W_theta, W_phi`` map ``c_in -> d`` (no bias).
+    The reference relation block of this family: one GCN step over the fully connected graph
+    of the ``T`` frame vectors whose adjacency is the softmax-normalised feature similarity
+    (the similarity graph of space-time region graphs, the embedded-Gaussian form of the
+    non-local block), instance-specific, then the same channel transform as
+    :class:`TemporalReasoner`, so ER and GR differ in :math:`A` only. ``W_theta, W_phi`` map
+    ``c_in -> d`` without bias, ``d = c_in`` by default (the reference's full-width
+    embeddings; ``embed`` reduces it). The ``1/sqrt(d)`` keeps the softmax out of saturation
+    at ``d = 2048`` (our choice; it costs no multiply-add).
+
+    Args:
+        in_channels (int), out_channels (int): ``c_in``, ``c_out``.
+        embed (int, optional): ``d`` (default ``c_in``).
+        hidden (int, optional): the channel transform's bottleneck width.
 
     Shapes:
         - input: ``(B, T, c_in)``; output: ``(B, T, c_out)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, embed: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, embed: int | None = None,
+                 hidden: int | None = None) -> None:
         super().__init__()
-        self.embed = embed
-        self.theta = nn.Linear(in_channels, embed, bias=False)
-        self.phi = nn.Linear(in_channels, embed, bias=False)
-        self.channel = nn.Linear(in_channels, out_channels)
+        self.embed = embed or in_channels
+        self.theta = nn.Linear(in_channels, self.embed, bias=False)
+        self.phi = nn.Linear(in_channels, self.embed, bias=False)
+        self.channel = channel_transform(in_channels, out_channels, hidden)
 
     def relation(self, v: Tensor) -> Tensor:
         """The adjacency :math:`A` ``(B, T, T)``, rows summing to 1."""
@@ -193,6 +273,9 @@ class GraphReasoner(nn.Module):
 
     def forward(self, v: Tensor) -> Tensor:
         return self.channel(torch.bmm(self.relation(v), v))
+
+    def extra_repr(self) -> str:
+        return f"embed={self.embed}"
 
 
 class ActionCentricReasoner(nn.Module):
@@ -205,9 +288,21 @@ class ActionCentricReasoner(nn.Module):
 
     and with ``"uniform"`` :math:`a_{t,ij} = 1/(HW)` (global average pooling). Reasoning:
     :math:`r = R_n(\dots \mathrm{ReLU}(\mathrm{LN}(R_1(v))))`, ``n = num_reasoners`` stacked
-    :class:`TemporalReasoner` s (``reasoner="efficient"``) or :class:`GraphReasoner` s
-    (``"graph"``) of widths ``C -> C/r -> ... -> C/r -> C`` (our reading: a bottleneck keeps
-    the channel transforms at ``2 C^2 / r`` weights; ``C -> C`` for one reasoner).
+    :class:`TemporalReasoner` s (``reasoner="efficient"``, ER) or :class:`GraphReasoner` s
+    (``"graph"``, GR). Widths (``reasoner_widths``, ``h = C/r``):
+
+    - ``"bottleneck"`` (default): every reasoner maps ``C -> h -> C`` (its channel transform
+      is the rank-``h`` bottleneck of :func:`channel_transform`), and LayerNorm + ReLU join
+      them at width ``C``. ER x n then holds exactly ``n`` times one reasoner,
+      :math:`n\,(2k+1 + 2Ch + C)` parameters with shared taps, so ER x1 / x2 / x3 (ATR's
+      Table 2) compare depth at a fixed width per reasoner. GR x n holds
+      :math:`n\,(2Cd + 2Ch + C)`, ``d = C``.
+    - ``"stack"`` (tagnet's former reading): the stack as a whole is one bottleneck,
+      ``C -> h -> ... -> h -> C`` with one ``Linear`` per reasoner; one reasoner is then
+      ``C -> C`` (``C^2 + C`` weights, ``r/2`` times two reasoners' ``2Ch``), which is why the
+      default changed. GR's ``d`` is ``h`` there, as before. Checkpoints of the former
+      default load with ``reasoner_widths="stack", ear_taps="channel", distribution="gate"``.
+
     Distribution, with :math:`\hat r_t = \mathrm{BN}(r_t)` broadcast over the positions and
     :math:`g_t = \sigma(M_t)` broadcast over the channels:
 
@@ -220,27 +315,38 @@ class ActionCentricReasoner(nn.Module):
     replaces :math:`g_t` by 1 in ``gate``/``scale`` and drops the map term of ``add`` (so
     ``add`` and ``gate`` coincide: :math:`D_t = \hat r_t`).
 
-    Why ``add`` is the adding form. The paper prefers adding because it keeps the
-    derivatives of its two modules, the locator (``M``) and the reasoner (``r``),
-    independent. With the sum,
+    Why ``add`` is the default. The sources give the paper's words, not its equation
+    (PAPER.md, section 2), so the form is argued from its two sentences:
 
-    .. math::
-        \frac{\partial D_t}{\partial r_t} = \mathrm{diag}(\mathrm{BN}'), \qquad
-        \frac{\partial D_t}{\partial M_t} = \gamma\,\sigma'(M_t):
+    1. the reasoner's output is distributed "mainly to action-related regions" by the
+       actionness map. Both ``add`` and ``gate`` do this: the part of :math:`D_t` that varies
+       over positions grows with :math:`\sigma(M_t)` in both. This sentence does not choose.
+    2. adding keeps the derivatives of the two modules, the locator (``M``) and the reasoner
+       (``r``), independent. With the sum,
 
-    the reasoner's gradient does not depend on ``M`` and the locator's does not depend on
-    ``r``. The product :math:`\hat r_t g_t` (``gate``) couples them:
-    :math:`\partial D/\partial r = \mathrm{BN}'\,\sigma(M)` and
-    :math:`\partial D/\partial M = \hat r\,\sigma'(M)`; in particular with the
-    zero-initialised BN the locator gets no gradient through the distribution at the start.
-    ``gate`` is what tagnet called ``"add"`` before (and what the project's PAPER.md writes for the
-    adding form, read as "adding to ``X``"); it is kept as an option, as is ``scale``
-    (the scaling form, which also multiplies by ``X``).
+       .. math::
+           \frac{\partial D_t}{\partial r_t} = \mathrm{diag}(\mathrm{BN}'), \qquad
+           \frac{\partial D_t}{\partial M_t} = \gamma\,\sigma'(M_t):
+
+       the reasoner's gradient does not depend on ``M`` and the locator's does not depend on
+       ``r``. The product :math:`\hat r_t g_t` (``gate``) couples them:
+       :math:`\partial D/\partial r = \mathrm{BN}'\,\sigma(M)` and
+       :math:`\partial D/\partial M = \hat r\,\sigma'(M)`; with the zero-initialised BN
+       the locator even gets no gradient through the distribution at the start. Only the
+       sum satisfies this sentence, so ``add`` is the default; the product of the two
+       modules' outputs is a scaling of the relation by the map, on the "scaling" side of
+       the paper's comparison.
+
+    ``gate`` (the form the project's notes wrote as "X + BN(r) sigmoid(M)", and tagnet's
+    ``"add"`` before) is one switch away, as is ``scale`` (the scaling form, which also
+    multiplies by ``X``). A run's record names the form it used
+    (:meth:`~tagnet.models.atr_models.ATRNet.run_record`).
 
     Args:
-        channels (int): ``C``. hidden (int): ``C/r``, also the graph reasoner's ``d``.
+        channels (int): ``C``. hidden (int): ``h = C/r``.
         k (int): the efficient reasoner's temporal half-window.
         num_reasoners (int): stacked reasoners (2).
+        reasoner_widths (str): ``"bottleneck"`` or ``"stack"`` (above).
         distribution (str): ``"add"``, ``"gate"`` or ``"scale"``.
         reasoner (str): ``"efficient"`` or ``"graph"``.
         ear_taps (str): ``"shared"`` or ``"channel"`` (efficient reasoners only).
@@ -251,25 +357,43 @@ class ActionCentricReasoner(nn.Module):
     def __init__(self, channels: int, hidden: int, k: int = 1, num_reasoners: int = 2,
                  distribution: str = "add", *, reasoner: str = "efficient",
                  ear_taps: str = "shared", aggregation: str = "action",
-                 distribution_map: str = "action") -> None:
+                 distribution_map: str = "action",
+                 reasoner_widths: str = "bottleneck") -> None:
         super().__init__()
         _check_choice("distribution", distribution, DISTRIBUTIONS)
+        _check_choice("reasoner_widths", reasoner_widths, REASONER_WIDTHS)
         _check_choice("reasoner", reasoner, REASONERS)
         _check_choice("aggregation", aggregation, AGGREGATIONS)
         _check_choice("distribution_map", distribution_map, DISTRIBUTION_MAPS)
-        widths = [channels] + [hidden] * (num_reasoners - 1) + [channels]
+        if reasoner_widths == "bottleneck":
+            widths = [channels] * (num_reasoners + 1)
+            inner, embed = hidden, None  # each reasoner C -> h -> C; GR's d = C
+        else:
+            widths = [channels] + [hidden] * (num_reasoners - 1) + [channels]
+            inner, embed = None, hidden
         pairs = list(zip(widths[:-1], widths[1:], strict=True))
         if reasoner == "efficient":
-            layers = (TemporalReasoner(a, b, k, ear_taps) for a, b in pairs)
+            layers = (TemporalReasoner(a, b, k, ear_taps, hidden=inner) for a, b in pairs)
         else:
-            layers = (GraphReasoner(a, b, hidden) for a, b in pairs)
+            layers = (GraphReasoner(a, b, embed, hidden=inner) for a, b in pairs)
         self.reasoners = nn.ModuleList(layers)
         self.norms = nn.ModuleList(nn.LayerNorm(w) for w in widths[1:-1])
+        self.reasoner_widths = reasoner_widths
+        self.channels, self.hidden, self.k = channels, hidden, k
         self.bn = nn.BatchNorm1d(channels)
         self.map_gain = nn.Parameter(torch.ones(channels)) \
             if distribution == "add" and distribution_map == "action" else None
         self.distribution, self.reasoner_kind = distribution, reasoner
         self.aggregation, self.distribution_map = aggregation, distribution_map
+
+    def with_reasoner(self, reasoner: str) -> ActionCentricReasoner:
+        """A fresh EAR with the same options but reasoners of kind ``reasoner`` (ER <-> GR),
+        for cost comparisons (:func:`tagnet.complexity.compare_reasoners`)."""
+        taps = self.reasoners[0].mode if self.reasoner_kind == "efficient" else "shared"
+        return ActionCentricReasoner(
+            self.channels, self.hidden, self.k, len(self.reasoners), self.distribution,
+            reasoner=reasoner, ear_taps=taps, aggregation=self.aggregation,
+            distribution_map=self.distribution_map, reasoner_widths=self.reasoner_widths)
 
     @property
     def uses_map(self) -> bool:
@@ -325,6 +449,7 @@ class ATRBlock(nn.Module):
     reasoner            efficient, graph                               banded vs learned A
     ear_taps            shared, channel                                2k+1 vs C(2k+1) taps
     num_reasoners       2 (any n >= 1)                                 ER x n / GR x n
+    reasoner_widths     bottleneck, stack                              C->C/r->C each / all
     locator_cues        both, appearance, motion                       terms of M
     aggregation         action, uniform                                AFA on / off
     distribution_map    action, uniform                                sigma(M) or 1
@@ -345,8 +470,9 @@ class ATRBlock(nn.Module):
         distribution (str): ``"add"``, ``"gate"`` or ``"scale"`` (see
             :class:`ActionCentricReasoner`).
         locator (bool, optional): build the ARL; default: when the map is used.
-        reasoner, ear_taps, locator_cues, aggregation, distribution_map (str): the table
-            above (``None`` takes the default).
+        reasoner, ear_taps, locator_cues, aggregation, distribution_map, reasoner_widths
+            (str): the table above (``None`` takes the default; see
+            :class:`ActionCentricReasoner` for the widths).
         zero_init (bool): start the final BatchNorm's scale and the map gain at zero (True).
         min_channels (int): floor of the reduced width: ``hidden = max(C // r,
             min(C, min_channels))`` (8). With few channels ``C // r`` would be 0, and a width
@@ -370,8 +496,8 @@ class ATRBlock(nn.Module):
                  distribution: str = "add", locator: bool | None = None, *,
                  reasoner: str | None = None, ear_taps: str | None = None,
                  locator_cues: str | None = None, aggregation: str | None = None,
-                 distribution_map: str | None = None, zero_init: bool = True,
-                 min_channels: int = 8) -> None:
+                 distribution_map: str | None = None, reasoner_widths: str | None = None,
+                 zero_init: bool = True, min_channels: int = 8) -> None:
         super().__init__()
         for name, value, low in (("channels", channels, 1), ("reduction", reduction, 1),
                                  ("k", k, 0), ("num_reasoners", num_reasoners, 1),
@@ -390,7 +516,8 @@ class ATRBlock(nn.Module):
         self.reasoner = ActionCentricReasoner(
             channels, self.hidden, k, num_reasoners, distribution,
             reasoner=reasoner or "efficient", ear_taps=ear_taps or "shared",
-            aggregation=aggregation, distribution_map=distribution_map)
+            aggregation=aggregation, distribution_map=distribution_map,
+            reasoner_widths=reasoner_widths or "bottleneck")
         if zero_init:
             nn.init.zeros_(self.reasoner.bn.weight)
             if self.reasoner.map_gain is not None:
@@ -448,9 +575,27 @@ class ATRBlock(nn.Module):
         cues = None if self.locator is None else repr(self.locator.cues)
         return (f"channels={self.channels}, reduction={self.reduction}, hidden={self.hidden}, "
                 f"k={self.k}, num_reasoners={len(ear.reasoners)}, "
+                f"reasoner_widths={ear.reasoner_widths!r}, "
                 f"reasoner={ear.reasoner_kind!r}, ear_taps={taps}, locator_cues={cues}, "
                 f"aggregation={ear.aggregation!r}, distribution={ear.distribution!r}, "
                 f"distribution_map={ear.distribution_map!r}")
+
+    def options(self) -> dict:
+        """The block's resolved switches, as :class:`ATRBlock` takes them (for run records).
+
+        Example:
+            >>> ATRBlock(64).options()["distribution"]
+            'add'
+        """
+        ear = self.reasoner
+        return {"reduction": self.reduction, "hidden": self.hidden, "k": self.k,
+                "num_reasoners": len(ear.reasoners), "reasoner_widths": ear.reasoner_widths,
+                "reasoner": ear.reasoner_kind,
+                "ear_taps": ear.reasoners[0].mode if ear.reasoner_kind == "efficient" else None,
+                "locator": self.locator is not None,
+                "locator_cues": None if self.locator is None else self.locator.cues,
+                "aggregation": ear.aggregation, "distribution_map": ear.distribution_map,
+                "distribution": ear.distribution}
 
 
 def _resolve_locator(locator: bool | None, cues: str | None, aggregation: str | None,

@@ -252,6 +252,27 @@ class ATRNet(nn.Module):
         """The inserted ATR blocks, in network order."""
         return [m for m in self.modules() if isinstance(m, ATRBlock)]
 
+    def run_record(self) -> dict:
+        """What a run record stores about this model's ATR blocks (``{}`` without any).
+
+        ``{"atr": {"blocks": [residual-block names], "options": {...}}}``: the options
+        (:meth:`~tagnet.models.atr.ATRBlock.options`: the distribution form, reasoner, widths,
+        ...) when every block shares them, else ``"options_per_block"``, so a reported number
+        says which form produced it.
+        """
+        found = [(name, m.atr.options()) for name, m in self.backbone.named_modules()
+                 if isinstance(m, ATRAfterNorm)]
+        if not found:
+            return {}
+        blocks = [b for stage in find_residual_stages(self.backbone) for b in stage]
+        names = [next(b for b in blocks if name.startswith(b + ".")) for name, _ in found]
+        options = [opt for _, opt in found]
+        for opt in options:  # the width depends on the block; the switches do not
+            opt.pop("hidden")
+        shared = all(o == options[0] for o in options)
+        key, value = ("options", options[0]) if shared else ("options_per_block", options)
+        return {"atr": {"blocks": names, key: value}}
+
     @torch.no_grad()
     def explain_atr(self, video: Tensor) -> tuple[Tensor, dict[str, dict]]:
         """Logits and, per ATR block, :meth:`~tagnet.models.atr.ATRBlock.explain` on its input.
@@ -277,11 +298,11 @@ class ATRNet(nn.Module):
 _OPTIONS = dict(num_classes=400, num_frames=32, img_size=112, backbone_weights=None,
                 backbone_kwargs=None, stages=None, reduction=16, k=1, num_reasoners=2,
                 distribution="add", locator=None, reasoner=None, ear_taps=None,
-                locator_cues=None, aggregation=None, distribution_map=None, zero_init=True,
-                min_channels=8, drop_rate=0.0)
+                locator_cues=None, aggregation=None, distribution_map=None,
+                reasoner_widths=None, zero_init=True, min_channels=8, drop_rate=0.0)
 _ATR_OPTIONS = ("reduction", "k", "num_reasoners", "distribution", "locator", "reasoner",
-                "ear_taps", "locator_cues", "aggregation", "distribution_map", "zero_init",
-                "min_channels")
+                "ear_taps", "locator_cues", "aggregation", "distribution_map",
+                "reasoner_widths", "zero_init", "min_channels")
 
 
 def build_atr_model(backbone: str | VideoBackbone, **kwargs) -> ATRNet:
@@ -294,7 +315,8 @@ def build_atr_model(backbone: str | VideoBackbone, **kwargs) -> ATRNet:
     reduction (16), k (1), num_reasoners (2; ``n_reasoners`` is accepted too),
     distribution ("add"), locator (None: built when the map is used; False is ATR-sim),
     reasoner ("efficient"), ear_taps ("shared"), locator_cues ("both"), aggregation
-    ("action"), distribution_map ("action"), zero_init (True), min_channels (8).
+    ("action"), distribution_map ("action"), reasoner_widths ("bottleneck"), zero_init
+    (True), min_channels (8).
 
     Example:
         >>> import torch

@@ -15,7 +15,7 @@ from torch import nn
 from tagnet.backbones import create_backbone, freeze_backbone, list_backbones
 from tagnet.backbones.pretrained import model_input_config
 from tagnet.config import Config, load_config
-from tagnet.models.head import ABLATIONS, TAGHead
+from tagnet.models.head import ABLATIONS, GRAPH_ONLY, TAGHead, check_graph_only
 from tagnet.models.presets import HEAD_PRESET_KEYS, PRESETS
 from tagnet.models.registry import MODELS, load_model_families, register_model
 from tagnet.models.tagnet import TAGNet
@@ -37,6 +37,7 @@ def build_tagnet(
     backbone_weights: str | None = None,
     backbone_kwargs: dict | None = None,
     ablation: str | None = None,
+    graph_only: bool = False,
     freeze: str | int | None = None,
     **head_kwargs,
 ) -> TAGNet:
@@ -50,6 +51,10 @@ def build_tagnet(
         backbone_kwargs (dict, optional): passed to the backbone builder.
         ablation (str, optional): a row of the paper's Table 4
             (``"B"``, ``"B+TE"``, ``"B+TE+IF-FC"``, ``"B+TE+TAT"``, ``"full"``).
+        graph_only (bool): make the clip graph the only path across time
+            (:data:`~tagnet.models.head.GRAPH_ONLY`: a site-only positional code and encoder
+            attention inside each frame; the readout must ignore the node order). A value of
+            those keys given explicitly must agree, or raises.
         freeze (str or int, optional): ``"backbone"``, ``"bn"`` (BatchNorm statistics
             only) or ``n`` (all but the last ``n`` stages); see
             :func:`tagnet.backbones.freeze_backbone`.
@@ -65,7 +70,7 @@ def build_tagnet(
     if unknown:
         raise ValueError(
             f"unknown option(s) {unknown} for a TAG-Head model; valid: num_classes, num_frames, "
-            f"img_size, backbone_weights, backbone_kwargs, ablation, freeze, "
+            f"img_size, backbone_weights, backbone_kwargs, ablation, graph_only, freeze, "
             f"{', '.join(_HEAD_OPTIONS)}"
         )
     if ablation is not None:
@@ -78,6 +83,18 @@ def build_tagnet(
                     f"{key}={head_kwargs[key]!r}; drop one of them"
                 )
         head_kwargs = {**head_kwargs, **ABLATIONS[ablation]}
+    if graph_only:
+        if ablation is not None:
+            raise ValueError(f"graph_only=True and ablation={ablation!r} both set the head; the "
+                             "rows of Table 4 are heads with a global encoder: drop one")
+        for key, value in GRAPH_ONLY.items():
+            if key in head_kwargs and head_kwargs[key] != value and not (
+                    key == "pos_embed" and head_kwargs[key] in (False, "none")) and not (
+                    key == "attention_topology" and head_kwargs[key] == "none"):
+                raise ValueError(f"graph_only=True sets {key}={value!r}, which conflicts with "
+                                 f"{key}={head_kwargs[key]!r}; drop one of them")
+        head_kwargs = {**GRAPH_ONLY, **head_kwargs}
+        check_graph_only(head_kwargs)
     trunk = create_backbone(backbone, weights=backbone_weights, **(backbone_kwargs or {}))
     freeze_backbone(trunk, freeze)
     grid = trunk.output_grid(num_frames, img_size, img_size)

@@ -1,12 +1,14 @@
 """TAG-Head: the Time-Aligned Graph Head."""
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from tagnet.graphs import TokenGrid, get_topology
-from tagnet.models.positional import SpaceTimePositionalEncoding
+from tagnet.models.positional import build_pos_embed, resolve_pos_embed
 from tagnet.models.readouts import resolve_readout
 from tagnet.propagation import GraphTransformerEncoder, build_operator
 
@@ -19,6 +21,15 @@ ABLATIONS: dict[str, dict] = {
     "B+TE+TAT": dict(topology="temporal"),
     "full": dict(topology="tag"),
 }
+
+#: The settings that make the clip graph the only path across time (``graph_only=True`` of
+#: :func:`tagnet.create_model`): no time code in the positional encoding and encoder
+#: attention inside each frame. The operator and a node-permutation-invariant readout
+#: (:data:`ORDER_FREE_READOUTS`) are the study's choice (``operator="gatv2"``,
+#: ``readout="max"`` in the topology ladder).
+GRAPH_ONLY: dict = dict(pos_embed="site", attention_topology="intra_frame")
+#: Readouts that ignore the order of the nodes (a graph-only head may use only these).
+ORDER_FREE_READOUTS = ("mean", "max", "attention")
 
 
 class TAGHead(nn.Module):
@@ -59,7 +70,9 @@ class TAGHead(nn.Module):
         ffn_dim (int): FFN width (1024; the released presets use 512/1024/2048).
         dropout (float): encoder dropout (0.5 as released).
         norm_first (bool): pre-norm encoder blocks (default post-norm, as released).
-        pos_embed (bool): use the positional encoding (True).
+        pos_embed (bool or str): the positional encoding: ``True``/``"spacetime"`` (one vector
+            per token, released), ``"site"`` (one per site, shared by all frames: no time
+            code) or ``False``/``"none"`` (:mod:`tagnet.models.positional`).
         pos_init_std (float): its normal initialisation's std (1.0 as released).
         topology (str or Topology): the clip graph (``"tag"``); ``"none"`` skips it.
         K (int), alpha (float): APPNP steps and teleport (2, 0.1 as released).
@@ -98,7 +111,7 @@ class TAGHead(nn.Module):
         ffn_dim: int = 1024,
         dropout: float = 0.5,
         norm_first: bool = False,
-        pos_embed: bool = True,
+        pos_embed: bool | str = True,
         pos_init_std: float = 1.0,
         topology="tag",
         K: int = 2,
@@ -122,8 +135,7 @@ class TAGHead(nn.Module):
             raise ValueError(f"embed_dim {dim} is not divisible by num_heads {num_heads}")
         self.num_classes = num_classes
         self.proj = nn.Linear(in_channels, dim) if in_channels != dim else nn.Identity()
-        self.pos_embed = SpaceTimePositionalEncoding(self.grid, dim, pos_init_std) \
-            if pos_embed else None
+        self.pos_embed = build_pos_embed(pos_embed, self.grid, dim, pos_init_std)
         self.encoder = None
         if attention_topology is not None and num_layers == 0:
             raise ValueError("attention_topology restricts the encoder's attention, but "
@@ -144,11 +156,17 @@ class TAGHead(nn.Module):
                              f"{operator!r} reads the edge types itself: drop them")
         self._topology = topology
         self.propagation = self.operator = None
-        moved = build_operator(operator, topology, dim, num_layers=operator_layers,
-                               appnp_kwargs=dict(K=K, alpha=alpha, edge_weights=edge_weights,
-                                                 learn_edge_weights=learn_edge_weights,
-                                                 propagation=propagation),
-                               **(operator_kwargs or {}))
+        # The operator draws its initial weights from a generator of its own, seeded from the
+        # global generator's state without advancing it: every other parameter (readout, norm,
+        # classifier) gets the same values whatever the topology or operator, and operators of
+        # the same shapes get the same values on every topology (clean topology controls).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_fork_seed())
+            moved = build_operator(operator, topology, dim, num_layers=operator_layers,
+                                   appnp_kwargs=dict(K=K, alpha=alpha, edge_weights=edge_weights,
+                                                     learn_edge_weights=learn_edge_weights,
+                                                     propagation=propagation),
+                                   **(operator_kwargs or {}))
         if operator == "appnp":
             self.propagation = moved  # the released module name: checkpoints load as released
         else:
@@ -227,3 +245,28 @@ class TAGHead(nn.Module):
     def extra_repr(self) -> str:
         return f"grid={self.grid}, in_channels={self.in_channels}, embed_dim={self.embed_dim}, " \
                f"num_classes={self.num_classes}"
+
+
+def _fork_seed() -> int:
+    """A seed that is a function of the global CPU generator's state, which it leaves as is."""
+    digest = hashlib.blake2b(torch.get_rng_state().numpy().tobytes(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+def check_graph_only(head_kwargs: dict) -> None:
+    """Raise if ``head_kwargs`` (with :data:`GRAPH_ONLY` applied) let anything but the clip
+    graph carry information across time: a time code, attention across frames, a readout
+    that reads the node order."""
+    pos = resolve_pos_embed(head_kwargs.get("pos_embed", True))
+    if pos == "spacetime":
+        raise ValueError("graph_only=True needs a positional encoding without a time code: "
+                         "pos_embed='site' or 'none', not 'spacetime'")
+    readout = head_kwargs.get("readout", "mean")
+    if isinstance(readout, str) and readout not in ORDER_FREE_READOUTS:
+        raise ValueError(f"graph_only=True needs a readout that ignores the node order "
+                         f"({', '.join(ORDER_FREE_READOUTS)}); readout {readout!r} reads the "
+                         "frames in order, a path across time besides the graph")
+    attention = head_kwargs.get("attention_topology", "intra_frame")
+    if head_kwargs.get("num_layers", 2) and attention not in ("intra_frame", "none"):
+        raise ValueError(f"graph_only=True restricts encoder attention to each frame "
+                         f"(attention_topology='intra_frame' or 'none'), got {attention!r}")

@@ -305,8 +305,11 @@ class GraphOperator(nn.Module):
         operator (str): a registered layer (:func:`list_operators`).
         num_layers (int): depth (1).
         dropout (float): dropout on each layer's output before the residual (0).
-        num_edge_types (int, optional): the relation count the layers are built for;
-            must equal the topology's (checked: a typed layer keeps weights per type).
+        num_edge_types (int, optional): the relation count the layers are built for
+            (default: the topology's); at least the topology's, whose types take the first
+            ids. A larger count gives a control with fewer edge types (``none``) the same
+            parameters as its reference (``tag``), so both start from the same weights; the
+            extra types never occur.
         **kwargs: passed to the layer builder (``heads``, ``edge_dim``, ``num_bases``).
 
     Shapes:
@@ -324,8 +327,10 @@ class GraphOperator(nn.Module):
             raise ValueError(f"operator_layers must be >= 1, got {num_layers}")
         self.topology = get_topology(topology)
         n = self.topology.num_edge_types
-        if num_edge_types is not None and num_edge_types != n:
-            raise ValueError(_mismatch(operator, num_edge_types, self.topology))
+        if num_edge_types is not None:
+            if num_edge_types < n:
+                raise ValueError(_mismatch(operator, num_edge_types, self.topology))
+            n = num_edge_types
         self.name, self.dim, self.num_edge_types = operator, dim, n
         builder = OPERATORS.get(operator)
         _check_options(operator, builder, kwargs)
@@ -334,9 +339,9 @@ class GraphOperator(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def bind(self, topology) -> None:
-        """Run on ``topology`` from now on; its edge-type count must be the built one."""
+        """Run on ``topology`` from now on; it may have at most the built edge-type count."""
         topology = get_topology(topology)
-        if topology.num_edge_types != self.num_edge_types:
+        if topology.num_edge_types > self.num_edge_types:
             raise ValueError(_mismatch(self.name, self.num_edge_types, topology))
         self.topology = topology
 
@@ -394,7 +399,7 @@ def _mismatch(operator: str, built: int, topology) -> str:
     return (f"operator {operator!r} was built for {built} edge type(s) (relations), but topology "
             f"{topology.name!r} has {n} ({', '.join(topology.edge_types)}); its layers keep "
             f"weights per edge type, so they cannot read this graph: build the operator for "
-            f"{n} edge type(s) or pick a topology with {built}")
+            f"at least {n} edge type(s) or pick a topology with at most {built}")
 
 
 def build_operator(operator: str | nn.Module, topology, dim: int, *, num_layers: int = 1,

@@ -13,6 +13,7 @@ transform (centre crop), so selection never sees training augmentation.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,15 +47,34 @@ def stratified_holdout(labels: Sequence[int], fraction: float, seed: int = 0
     return [i for i in range(len(y)) if i not in holdout_set], sorted(holdout)
 
 
-def check_run_labels(train: Dataset, num_classes: int, others: dict) -> None:
-    """Before training: every class of the training list has a clip, and the other splits
-    (``{name: dataset or None}``) use only those classes; errors name the file and line
-    (:func:`tagnet.datasets.lists.check_split_labels`)."""
-    from tagnet.datasets.lists import check_split_labels
+def check_run_labels(train: Dataset, num_classes: int, others: dict,
+                     train_name: str = "train") -> None:
+    """Before training: every class of the training list has a clip, the other splits
+    (``{name: dataset or None}``) use only those classes, and no clip of another split is
+    also a training clip (unless it is the training split itself); errors name the file and
+    line (:func:`tagnet.datasets.lists.check_split_labels`, :func:`~tagnet.datasets.lists.
+    check_disjoint`)."""
+    from tagnet.datasets.lists import check_disjoint, check_split_labels
 
     splits = {name: (dataset_labels(ds), label_origins(ds))
               for name, ds in others.items() if ds is not None}
     check_split_labels(dataset_labels(train), label_origins(train), num_classes, splits)
+    train_keys = _clip_keys(train)
+    for name, ds in others.items():
+        keys = _clip_keys(ds) if ds is not None and name != train_name else None
+        if train_keys is not None and keys is not None:
+            check_disjoint({f"the {train_name} split": train_keys, f"the {name} split": keys})
+
+
+def _clip_keys(dataset: Dataset) -> list[tuple[str, str]] | None:
+    """``[(absolute video path, origin)]`` of a video dataset; ``None`` for other datasets."""
+    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    samples = getattr(base, "samples", None)
+    if samples is None:
+        return None
+    keys = [(os.path.abspath(p), o) for (p, _), o in zip(samples, label_origins(base),
+                                                          strict=True)]
+    return [keys[i] for i in dataset.indices] if isinstance(dataset, Subset) else keys
 
 
 @dataclass
@@ -91,7 +111,7 @@ def build_run_data(cfg: Config) -> RunData:
     others = {d.val_split: val} if val is not None else {}
     if test is not None:  # FineGym's val list is also its test list: one name, one check
         others[d.test_split] = test
-    check_run_labels(train_full, len(class_names), others)
+    check_run_labels(train_full, len(class_names), others, d.train_split)
     if val is not None:
         return RunData(train_full, val, test, class_names, d.val_split, d.test_split)
     if d.holdout_fraction == 0:

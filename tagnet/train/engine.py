@@ -10,6 +10,8 @@
             [clip grad norm] -> optimiser step        -> every save_every_steps: last.pth
         scheduler.step()  (per epoch: cosine annealing as released)
         validate on the selection split -> best.pth when the score improves; last.pth
+        judge convergence (tagnet.train.convergence) -> "converged" in the epoch record;
+        with train.early_stop, stop at the first converged epoch
     a non-finite loss skips the update; more than train.nonfinite_patience in a row (default
     0) stop the run with NonFiniteError; non-finite weights are never saved or selected
 
@@ -21,6 +23,7 @@ bit on CPU, as one that was never interrupted.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from contextlib import nullcontext
@@ -32,7 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from tagnet.config import Config
-from tagnet.data import collate, eval_loader
+from tagnet.data import collate, dataset_labels, eval_loader
 from tagnet.datasets import SkipSummary
 from tagnet.distributed import DistInfo, all_reduce_sum, barrier
 from tagnet.eval.inference import predict, unwrap
@@ -43,6 +46,7 @@ from tagnet.train.checkpoint import (
     save_checkpoint,
     versions,
 )
+from tagnet.train.convergence import ConvergenceRule, EpochRecord, trivial_loss
 from tagnet.train.logger import RunLogger
 from tagnet.train.optim import build_optimizer, build_scheduler
 from tagnet.train.sampling import ResumableSampler, SeededDataset
@@ -107,6 +111,15 @@ class Trainer:
         self.skipped = SkipSummary()  # files the loader workers skipped (on_error="skip")
         self.bad_steps = 0  # consecutive steps with a non-finite loss (skipped)
         self._skips_logged: set[tuple[str, str]] = set()  # (split, path) with a "skip" record
+        try:
+            labels = dataset_labels(train_set)
+        except TypeError:  # no labels without decoding: assume balanced classes
+            labels = None
+        self.rule = ConvergenceRule(t.converge_window, t.converge_tol, t.converge_fit,
+                                    trivial_loss(labels, max(len(self.class_names), 1)),
+                                    _HIGHER_IS_BETTER[t.select_metric], t.converge_loss_tol)
+        self.history: list[EpochRecord] = []  # one per epoch done (the rule's input)
+        self.converged_epoch: int | None = None  # start of the current converged stretch
 
     # ------------------------------------------------------------------ loop
     def steps_per_epoch(self) -> int:
@@ -228,9 +241,23 @@ class Trainer:
                              "decoded and are left out of its metrics ('skip' records)")
         return {"loss": preds.loss, "num_skipped": len(preds.skipped), **m}
 
+    @property
+    def converged(self) -> bool | None:
+        """Whether the run has converged at its last epoch (``None``: no selection split,
+        convergence is not judged)."""
+        return None if self.val_loader is None else self.converged_epoch is not None
+
+    @property
+    def stopped(self) -> bool:
+        """``train.early_stop`` ended the run (it has converged)."""
+        return self.t.early_stop and self.converged_epoch is not None
+
     def fit(self) -> dict:
-        """Train from the current state to ``train.epochs``; returns the best record."""
-        while self.epoch < self.t.epochs:
+        """Train from the current state to ``train.epochs`` (or until converged with
+        ``train.early_stop``); returns ``{"best", "last", "converged", "converged_epoch"}``."""
+        if self.val_loader is None and self.epoch == 0:
+            self.logger.info("no selection split: convergence is not judged (converged: null)")
+        while self.epoch < self.t.epochs and not self.stopped:
             epoch, start = self.epoch, time.time()
             lr = self.optimizer.param_groups[0]["lr"]
             stats = self.train_epoch(epoch)
@@ -246,12 +273,43 @@ class Trainer:
             if improved:
                 score = record.get(f"val_{self.t.select_metric}")
                 self.best = {"epoch": self.epoch, "metric": self.t.select_metric, "value": score}
+            self._judge(record, lr)
             self.last_metrics = record
             self.logger.log("epoch", step=self.global_step, **record)
             self.save("last.pth")
             if improved:
                 self.save("best.pth")
-        return {"best": self.best, "last": self.last_metrics}
+        return {"best": self.best, "last": self.last_metrics, "converged": self.converged,
+                "converged_epoch": self.converged_epoch}
+
+    def _judge(self, record: dict, lr: float) -> None:
+        """Append the epoch to the convergence history, apply the rule, add ``converged``
+        and ``converged_epoch`` to ``record`` and say when the verdict changes."""
+        score = record.get(f"val_{self.t.select_metric}", math.nan)
+        self.history.append(EpochRecord(self.epoch, float(score), float(record["train_loss"]),
+                                        lr / self.t.lr))
+        if self.val_loader is None:
+            record.update(converged=None, converged_epoch=None)
+            return
+        was = self.converged_epoch
+        self.converged_epoch = (was or self.epoch) if self.rule.holds(self.history) else None
+        record.update(converged=self.converged, converged_epoch=self.converged_epoch)
+        metric = f"{self.val_name} {self.t.select_metric}"
+        if was is None and self.converged_epoch is not None:
+            first = self.history[self.rule.window_start(self.history)].epoch
+            self.logger.info(
+                f"converged at epoch {self.epoch}: the best {metric} rose by at most "
+                f"train.converge_tol={self.t.converge_tol:g} over epochs {first}-{self.epoch} "
+                f"(train.converge_window={self.t.converge_window:g} lr-weighted epochs), the "
+                f"lowest training loss fell by at most train.converge_loss_tol="
+                f"{self.t.converge_loss_tol:g} x {self.rule.trivial_loss:.3f} there, and "
+                f"the training loss {record['train_loss']:.3f} is below "
+                f"{1 - self.t.converge_fit:g} x {self.rule.trivial_loss:.3f} (class "
+                "frequencies)" + ("; stopping (train.early_stop)" if self.t.early_stop else ""),
+                epoch=self.epoch)
+        elif was is not None and self.converged_epoch is None:
+            self.logger.info(f"epoch {self.epoch}: no longer converged (the {metric} or the "
+                             "training loss moved again)", epoch=self.epoch)
 
     def _diverged(self, what: str) -> None:
         """Stop the run: log and raise :class:`NonFiniteError` saying what is kept."""
@@ -284,6 +342,7 @@ class Trainer:
             "global_step": self.global_step, "running": self.running.clone(),
             "best": self.best, "metrics": _plain(self.last_metrics),
             "rng": capture_rng_state(), "config": self.cfg.to_dict(),
+            "history": [dataclasses.asdict(r) for r in self.history],
             "class_names": self.class_names, "versions": versions(),
         }
 
@@ -298,6 +357,10 @@ class Trainer:
         self.global_step, self.best = state["global_step"], state["best"]
         self.running = state["running"].clone().double()
         self.last_metrics = dict(state.get("metrics") or {})
+        # checkpoints from before the convergence rule have no history: judged afresh
+        self.history = [EpochRecord(**r) for r in state.get("history") or ()]
+        self.converged_epoch = (self.rule.converged_since(self.history)
+                                if self.val_loader is not None else None)
         restore_rng_state(state["rng"])
 
     def save(self, name: str) -> None:

@@ -93,6 +93,7 @@ def run_variant(base: Config, variant: Variant, seed: int, output: Path,
         "run_dir": str(output), "train_time_s": round(time.time() - start, 1),
         "resumed": resume is not None,
         "parameters": result.get("parameters"), "best_epoch": (result["best"] or {}).get("epoch"),
+        "converged": result.get("converged"), "converged_epoch": result.get("converged_epoch"),
         **{k: v for k, v in test.items() if isinstance(v, (int, float))},
     }
     if order_pairs:
@@ -160,7 +161,8 @@ def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference
 
     .. code-block:: text
 
-        variants = sweep_variants(sweep, values) --unlock_preset--> (keys the preset fixed)
+        variants = sweep_variants(sweep, values) --equal_edge_types--> (one relation count)
+            --unlock_preset--> (keys the preset fixed)
         equivalent_variants: build every row's model, same weights, same input
             -> rows with the same pooled features as an earlier row: skipped, or run if asked
         + noise-floor pair (full head, PyG vs structured APPNP)
@@ -175,6 +177,7 @@ def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference
     """
     from tagnet.eval.tables import sweep_table
     from tagnet.train.sweeps import (
+        equal_edge_types,
         equivalent_variants,
         noise_floor_variants,
         slug,
@@ -188,7 +191,7 @@ def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference
         raise ValueError(f"seeds {seeds}: 95% intervals need at least 2 seeds (one run gives "
                          "no estimate of the run-to-run spread); give more seeds or ask for no "
                          "intervals")
-    variants = sweep_variants(sweep, values, cfg.model.arch)
+    variants = equal_edge_types(cfg, sweep_variants(sweep, values, cfg.model.arch))
     for v in variants:  # refuse a row that selects on the test split before any run starts
         variant_config(cfg, v, seeds[0], output).validate()
     pairs = ()

@@ -62,10 +62,28 @@ def _create(tmp: Path, path: Path) -> None:
             f.write(tmp.read_text())
 
 
+#: The entries a lock file written by tagnet holds, with their types.
+_FIELDS = {"pid": int, "host": str, "started": (int, float)}
+
+
 def _describe(holder: dict) -> str:
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.get("started", 0)))
-    return (f"pid {holder.get('pid')} on {holder.get('host')} since {started}: "
-            f"{holder.get('command')!r}")
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["started"]))
+    command = f": {holder['command']!r}" if holder.get("command") else ""
+    return f"pid {holder['pid']} on {holder['host']} since {started}{command}"
+
+
+def _read_holder(text: str) -> dict | None:
+    """The holder a lock file names, or ``None`` when the file is not a tagnet lock (not
+    JSON, or without a pid, host and start time)."""
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(holder, dict) or not all(
+            isinstance(holder.get(k), t) and not isinstance(holder.get(k), bool)
+            for k, t in _FIELDS.items()):
+        return None
+    return holder
 
 
 class FolderLock:
@@ -91,6 +109,9 @@ class FolderLock:
         self.held = False
 
     def acquire(self) -> FolderLock:
+        from tagnet.datasets.atomic import check_output_folder
+
+        check_output_folder("output folder", self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         pid = os.getpid()
         me = {"pid": pid, "host": socket.gethostname(), "command": self.command,
@@ -112,14 +133,17 @@ class FolderLock:
 
     def _take_over_if_stale(self) -> None:
         try:
-            text = self.path.read_text()
+            text = self.path.read_bytes().decode("utf-8", "replace")
         except FileNotFoundError:
             return  # released meanwhile: try again
-        try:
-            holder = json.loads(text)
-        except ValueError:
-            holder = {}
-        if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+        holder = _read_holder(text)
+        if holder is None:
+            shown = text[:40]
+            raise FolderLockedError(
+                f"'{self.folder}' has a lock file {self.path} that tagnet did not write or "
+                f"cannot read (it holds {shown!r}{'...' if len(text) > 40 else ''}); if no "
+                f"tagnet process is using the folder, delete {self.path} and try again")
+        if holder["host"] != socket.gethostname():
             raise FolderLockedError(
                 f"'{self.folder}' is in use by {_describe(holder)}; if that process is no "
                 f"longer running, delete {self.path} and try again")
@@ -134,7 +158,8 @@ class FolderLock:
             os.rename(self.path, stale)
         except FileNotFoundError:
             return
-        if stale.read_text() != text:  # another process took over first: give its lock back
+        if stale.read_bytes().decode("utf-8", "replace") != text:
+            # another process took over first: give its lock back
             try:
                 os.link(stale, self.path)
             except FileExistsError:

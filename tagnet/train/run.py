@@ -49,9 +49,12 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 #: Files that make a folder hold a run (written by :func:`train`).
 RUN_FILES = ("config.yaml", "log.jsonl", "last.pth", "best.pth")
-#: What ``overwrite`` deletes: the run files, the sweep record and the run's sub-folders.
-_RUN_OUTPUTS = (*RUN_FILES, "record.json", "last.pth.tmp", "best.pth.tmp")
-_RUN_FOLDERS = ("test", "tb")
+#: What ``overwrite`` deletes: the run files, the sweep record, their temporary files, and in
+#: ``test/`` the report files and in ``tb/`` TensorBoard's event files. Nothing else: a
+#: file of the user's, in the run folder or in its sub-folders, is kept.
+_RUN_OUTPUTS = (*RUN_FILES, "record.json", "config.yaml.tmp", "last.pth.tmp", "best.pth.tmp",
+                "record.json.tmp")
+_RUN_FOLDERS = {"test": None, "tb": "events.out.tfevents.*"}  # None: the eval report files
 
 
 class RunExistsError(ValueError):
@@ -59,8 +62,11 @@ class RunExistsError(ValueError):
 
 
 def check_output_dir(run_dir: str | Path, resume=None, overwrite: bool = False) -> None:
-    """Refuse to start a new run in a folder that holds one, unless resuming or overwriting."""
-    run_dir = Path(run_dir)
+    """Refuse to start a new run in a folder that holds one, unless resuming or overwriting,
+    and an output folder that is a file."""
+    from tagnet.datasets.atomic import check_output_folder
+
+    run_dir = check_output_folder("output_dir", run_dir)
     found = [n for n in RUN_FILES if (run_dir / n).exists()]
     if not found or resume is not None or overwrite:
         return
@@ -72,24 +78,49 @@ def check_output_dir(run_dir: str | Path, resume=None, overwrite: bool = False) 
 
 
 def clear_run(run_dir: str | Path) -> list[str]:
-    """Delete what a run wrote in ``run_dir`` (nothing else); returns the names deleted."""
-    import shutil
+    """Delete what a run wrote in ``run_dir`` (nothing else); returns the names deleted.
+
+    A sub-folder (``test/``, ``tb/``) loses only the files a run writes there, and is
+    removed when that leaves it empty; a file the user put there is kept, with the folder.
+    """
+    from tagnet.datasets.atomic import TMP_SUFFIX, temporary_name
+    from tagnet.eval.evaluate import REPORT_FILES
 
     run_dir, gone = Path(run_dir), []
     for name in _RUN_OUTPUTS:
         if (run_dir / name).is_file():
             (run_dir / name).unlink()
             gone.append(name)
-    for name in _RUN_FOLDERS:
-        if (run_dir / name).is_dir():
-            shutil.rmtree(run_dir / name)
-            gone.append(name + "/")
+    for name, pattern in _RUN_FOLDERS.items():
+        folder = run_dir / name
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        if pattern is None:
+            names = {n for f in REPORT_FILES for n in (f, temporary_name(f).name,
+                                                       temporary_name(f, True).name)}
+            files = [folder / n for n in sorted(names)]
+        else:
+            files = sorted(folder.glob(pattern)) + sorted(folder.glob(pattern + TMP_SUFFIX))
+        for f in files:
+            if f.is_file() and not f.is_symlink():
+                f.unlink()
+                gone.append(f"{name}/{f.name}")
+        try:
+            folder.rmdir()  # only when nothing of the user's is left in it
+        except OSError:
+            pass
     return gone
 
 
 def train(cfg: Config, resume: str | Path | None = None, *, data: RunData | None = None,
           evaluate_test: bool = True, overwrite: bool = False) -> dict:
-    """Train (or resume) a run; returns ``{"best", "last", "test", "run_dir"}``.
+    """Train (or resume) a run; returns ``{"best", "last", "converged", "converged_epoch",
+    "test", "run_dir", "parameters"}``.
+
+    ``converged`` (bool, ``None`` without a selection split) and ``converged_epoch`` (the
+    epoch from which the run counts as converged, else ``None``) follow the rule of
+    :mod:`tagnet.train.convergence` (``train.converge_*``); they are also in every epoch
+    record of ``log.jsonl`` and in ``test/metrics.json``.
 
     The run folder is locked for the run (:class:`~tagnet.train.lock.FolderLock`: a second
     process gets an error naming this one). A folder that already holds a run is refused
@@ -148,6 +179,13 @@ def train(cfg: Config, resume: str | Path | None = None, *, data: RunData | None
             logger.info(f"resumed from '{resume}' at epoch {trainer.epoch}, step "
                         f"{trainer.step_in_epoch} of the next")
         result = trainer.fit()
+        if result["converged"] is False:
+            logger.info(f"not converged after {trainer.epoch} epochs (train.converge_window="
+                        f"{cfg.train.converge_window:g}, converge_tol={cfg.train.converge_tol:g}"
+                        f", converge_loss_tol={cfg.train.converge_loss_tol:g}): the selection "
+                        "metric or the training loss was still moving, or the training loss is "
+                        "near that of predicting the class frequencies; train longer "
+                        "(train.epochs) or see log.jsonl", converged=False)
         result["run_dir"] = str(run_dir)
         result["parameters"] = n_params
         if evaluate_test and data.test is not None:
@@ -162,20 +200,35 @@ def train(cfg: Config, resume: str | Path | None = None, *, data: RunData | None
 
 
 def evaluate_best(cfg: Config, trainer: Trainer, data: RunData, dist) -> dict:
-    """Load ``best.pth`` into the trainer's model and evaluate it on the test split."""
+    """Load the reported checkpoint (``eval.checkpoint``: ``best.pth``, or ``last.pth`` as
+    the release reports Gym288) into the trainer's model and evaluate it on the test split.
+
+    ``metrics.json`` says what produced the number: ``protocol`` (``tagnet`` or the
+    :mod:`tagnet.protocols` name) with ``protocol_deviations`` (keys the run changed from the
+    protocol), the checkpoint and its epoch, and the model's own record (an ATR model's
+    distribution form and switches, :meth:`~tagnet.models.atr_models.ATRNet.run_record`).
+    """
     from tagnet.eval.evaluate import evaluate
     from tagnet.eval.inference import unwrap
+    from tagnet.protocols import protocol_deviations
 
-    best = Path(cfg.output_dir) / "best.pth"
+    best = Path(cfg.output_dir) / f"{cfg.eval.checkpoint}.pth"
     model = unwrap(trainer.model)
-    model.load_state_dict(load_checkpoint(best)["model"])
+    state = load_checkpoint(best)
+    model.load_state_dict(state["model"])
+    epoch = (trainer.best if cfg.eval.checkpoint == "best"
+             else getattr(trainer, "last_metrics", None)) or {}
+    record = getattr(model, "run_record", None)
     metrics, _ = evaluate(
         model, data.test, data.class_names, out_dir=Path(cfg.output_dir) / "test",
         batch_size=cfg.eval.batch_size, num_workers=cfg.data.num_workers, device=dist.device,
         dist=dist, topk=cfg.eval.topk, tsne=cfg.eval.tsne,
         tsne_max_points=cfg.eval.tsne_max_points, title=f"{cfg.name} ({data.test_name})",
-        extra={"split": data.test_name, "checkpoint": str(best), "epoch": trainer.best["epoch"]
-               if trainer.best else None})
+        extra={"split": data.test_name, "checkpoint": str(best), "epoch": epoch.get("epoch"),
+               "converged": trainer.converged, "converged_epoch": trainer.converged_epoch,
+               "protocol": cfg.protocol or "tagnet",
+               "protocol_deviations": protocol_deviations(cfg.to_dict()),
+               **(record() if callable(record) else {})})
     return metrics
 
 

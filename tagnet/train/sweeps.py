@@ -52,9 +52,9 @@ def default_values(sweep: str) -> list[str]:
     if sweep == "attention":  # "global" first: the ordinary encoder, the natural reference
         return ["global"] + [t for t in list_topologies() if t != "global"]
     if sweep == "atr":
-        from tagnet.train.atr_sweeps import TABLES
+        from tagnet.train.atr_sweeps import PAPER_TABLES
 
-        return list(TABLES)
+        return list(PAPER_TABLES)
     if sweep == "readout":
         from tagnet.models.readouts import list_readouts
 
@@ -157,6 +157,34 @@ def unlock_preset(base: Config, variants: list[Variant]) -> tuple[list[Variant],
     return [Variant(v.name, keep + v.overrides) for v in variants], unlocked
 
 
+def equal_edge_types(base: Config, variants: Sequence[Variant]) -> list[Variant]:
+    """Give the rows of a sweep whose PyG operator runs on topologies with different edge-type
+    counts one relation count, the largest, so every row starts from the same weights.
+
+    An operator keeps parameters per edge type (R-GCN a weight matrix per relation,
+    GATv2 / TransformerConv a type embedding), so ``tag`` (2 types) and its control
+    ``none`` (1) would otherwise be built with other shapes and draw other initial
+    weights. With ``model.kwargs.operator_kwargs.num_edge_types`` set to the largest count
+    the shapes agree and the operator's generator (:class:`~tagnet.models.head.TAGHead`)
+    gives every row the same values; the extra types never occur in the smaller graphs.
+    Rows are left alone when they use APPNP, already agree, or set the count themselves.
+    """
+    from tagnet.graphs import get_topology
+
+    configs = [variant_config(base, v, 0, Path(".")) for v in variants]
+    kwargs = [c.model.kwargs or {} for c in configs]
+    if any((k.get("operator_kwargs") or {}).get("num_edge_types") is not None for k in kwargs):
+        return list(variants)
+    if not any(isinstance(k.get("operator"), str) and k["operator"] != "appnp" for k in kwargs):
+        return list(variants)
+    counts = [get_topology(k.get("topology", "tag")).num_edge_types for k in kwargs]
+    if len(set(counts)) == 1:
+        return list(variants)
+    pad = f"model.kwargs.operator_kwargs.num_edge_types={max(counts)}"
+    return [Variant(v.name, [*v.overrides, pad]) if isinstance(k.get("operator"), str)
+            and k["operator"] != "appnp" else v for v, k in zip(variants, kwargs, strict=True)]
+
+
 def noise_floor_variants(variants: Sequence[Variant]) -> tuple[Variant, Variant]:
     """Two runs of the full head that differ only in float rounding: APPNP computed by
     PyG and by the exact structured closed form (same weights, same maths).
@@ -211,7 +239,7 @@ def equivalent_variants(base: Config, variants: Sequence[Variant], num_classes: 
     equivalent to an earlier one when
 
     .. math::
-        \max_b rac{\| f_b - f^{\mathrm{ref}}_b \|}{\operatorname{mean}_j \|h^{\mathrm{ref}}_{b,j}\|}
+        \max_b \frac{\| f_b - f^{\mathrm{ref}}_b \|}{\operatorname{mean}_j \|h^{\mathrm{ref}}_{b,j}\|}
         \le \mathrm{tol},
 
     :math:`f` the pooled features (``head.forward_features``) and :math:`h` the

@@ -8,7 +8,7 @@ import pytest
 from tagnet.config import load_config
 from tagnet.datasets import CsvVideoDataset, FineGym, VideoFolderDataset, read_categories
 from tagnet.datasets.csv_dataset import find_video_files
-from tagnet.datasets.lists import check_split_labels
+from tagnet.datasets.lists import check_disjoint, check_split_labels, split_overlaps
 from tagnet.train.data import build_run_data
 
 HEADER = "FileName,Class,TotalFrames,ClassEncoded\n"
@@ -121,6 +121,32 @@ def test_run_labels_checked_before_training(tmp_path, clip):
     with pytest.raises(ValueError, match=_line(grown, 4) + r": the training list makes 10 "
                        r"classes \(largest label 9\), but 7 of them have no training clip"):
         build_run_data(_run_cfg(tmp_path, grown, good_test))
+
+
+def test_a_clip_in_the_train_and_the_test_list_is_refused(tmp_path, clip):
+    """Issue 26: a clip listed in both lists was not detected (tested on what it learned)."""
+    train = _csv(tmp_path, clip, "train.csv", [("x", 0, 0), ("y", 1, 1), ("x", 0, 2)])
+    test = _csv(tmp_path, clip, "test.csv", [("y", 1, 3), ("x", 0, 2)])
+    with pytest.raises(ValueError) as exc:
+        build_run_data(_run_cfg(tmp_path, train, test))
+    assert str(exc.value) == (
+        f"{test}:3: clip '{tmp_path / 'v' / 'x' / 'x_002.mkv'}' is in both the train split "
+        f"({train}:4) and the val split; a clip in two splits is tested on what it was trained "
+        "on (or selected on); remove it from one of the lists")
+
+
+def test_split_overlaps_name_every_shared_clip_once():
+    splits = {"train": [("a", "t:1"), ("b", "t:2"), ("c", "t:3")],
+              "val": [("b", "v:1"), ("b", "v:2"), ("d", "v:3")],
+              "test": [("c", "s:1"), ("b", "s:2")]}
+    found = [m.split(";")[0] for m in split_overlaps(splits)]
+    assert found == ["v:1: clip 'b' is in both train (t:2) and val",
+                     "s:1: clip 'c' is in both train (t:3) and test",
+                     "s:2: clip 'b' is in both train (t:2) and test"]
+    check_disjoint({"train": splits["train"], "other": [("e", "o:1")]})
+    with pytest.raises(ValueError, match=r"^v:1: clip 'b' .*\(3 clips are shared in all\); "
+                                         "remove it from one of the lists$"):
+        check_disjoint(splits)
 
 
 def test_split_labels_absent_from_training():

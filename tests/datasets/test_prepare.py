@@ -219,3 +219,46 @@ def test_haa500_command_counts_classes_and_decodes(tmp_path, capsys):
     assert "CPR: clips 002, 003" in out
     assert main(["prepare", "haa500", "--root", str(tmp_path / "nothing")]) == 1
     assert "no class folders" in capsys.readouterr().out
+
+
+def test_clips_that_do_not_fit_are_reported_and_skipped(raw, tmp_path):
+    """Issue 26: an element ending past the video was cut short silently; one ending after
+    its event was not flagged."""
+    ann = tmp_path / "ann.json"
+    ann.write_text(json.dumps({"vid-A_1": {
+        "E_000002_000008": {"timestamps": [[2.0, 8.0]], "segments": {
+            "A_0001_0002": {"timestamps": [[1.0, 2.0]]},               # 3-4 s: fits
+            "A_0005_0007": {"timestamps": [[5.0, 7.0]]}}},             # 7-9 s: after 8 s
+        "E_000010_000014": {"timestamps": [[10.0, 14.0]]}}}))          # the video lasts 12 s
+    out = tmp_path / "out"
+    report = prepare_finegym(raw[0], ann, out, workers=0, progress=False)
+    assert report.out_of_bounds == {
+        "vid-A_1_E_000002_000008_A_0005_0007": "ends at 9.00 s, after its event (2.00-8.00 s)",
+        "vid-A_1_E_000010_000014": "ends at 14.00 s, past the end of its video (12.00 s)"}
+    assert sorted(report.written) == ["vid-A_1_E_000002_000008",
+                                      "vid-A_1_E_000002_000008_A_0001_0002"]
+    assert report.ok  # listed, not failures
+    text = report.summary()
+    assert "2 clips do not fit their video or event, skipped; --keep-out-of-bounds" in text
+    assert "vid-A_1_E_000010_000014: ends at 14.00 s, past the end of its video" in text
+    saved = json.loads((out / "prepare_report.json").read_text())
+    assert saved["out_of_bounds"] == report.out_of_bounds
+    kept = prepare_finegym(raw[0], ann, out, workers=0, progress=False, keep_out_of_bounds=True)
+    assert sorted(kept.written) == sorted(report.out_of_bounds)  # cut anyway, reported again
+    assert kept.out_of_bounds == report.out_of_bounds
+    assert kept.written["vid-A_1_E_000010_000014"]["frames"] == 300 - 250  # up to the end
+
+
+def test_an_element_in_two_split_files_is_reported(raw, tmp_path, capsys):
+    train = tmp_path / "gym99_train_element_v1.1.txt"
+    val = tmp_path / "gym99_val_element.txt"
+    train.write_text("vid-A_1_E_000002_000008_A_0001_0003 0\n"
+                     "vid-A_1_E_000002_000008_A_0004_0005 3\n")
+    val.write_text("vid-A_1_E_000002_000008_A_0004_0005 3\n")
+    code = main(["prepare", "finegym", "--videos", str(raw[0]), "--annotations", str(raw[1]),
+                 "--out", str(tmp_path / "out"), "--only", str(train), str(val), "--kinds",
+                 "event", "--workers", "0", "--quiet"])
+    text = capsys.readouterr().out
+    assert code == 1
+    assert (f"annotation: {val}:1: clip 'vid-A_1_E_000002_000008_A_0004_0005' is in both "
+            f"{train} ({train}:2) and {val}") in text

@@ -203,6 +203,10 @@ def test_ablate_reuses_finished_runs_and_resumes_unfinished_ones(synth, tmp_path
     assert main(args) == 0
     assert record()["resumed"] and record()["top1"] == first["top1"]
     assert record()["best_epoch"] == first["best_epoch"]
+    # the convergence verdict is in the record, and a resumed run recomputes the same one
+    assert isinstance(first["converged"], bool) and "converged_epoch" in first
+    assert (record()["converged"], record()["converged_epoch"]) == \
+        (first["converged"], first["converged_epoch"])
     # another config in the same folder is refused, not overwritten
     assert main([*args, "train.lr=0.5"]) == 1
     assert "holds a run with another config" in capsys.readouterr().err

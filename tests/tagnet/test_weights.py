@@ -215,3 +215,16 @@ def test_save_weights_is_atomic_and_refuses_non_finite(reference, tmp_path, monk
         save_weights(tiny(3), path)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == \
         ["w.safetensors"]
+
+
+@pytest.mark.parametrize("content", [b"\x93random bytes" * 300, b"PK\x03\x04not a zip", b""])
+def test_bytes_that_are_not_weights_are_not_called_python_objects(content, tmp_path):
+    """Issue 26: random bytes were 'Python objects' with advice to use weights_only=False."""
+    path = tmp_path / "w.pth"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as exc:
+        load_state_dict_file(path)
+    message = str(exc.value)
+    assert "Python objects" not in message and "weights_only" not in message
+    assert message.startswith(f"'{path}' is not a readable PyTorch weights file" if content
+                              else f"weights file '{path}' is empty (0 bytes)")

@@ -136,3 +136,19 @@ def test_window_longer_than_the_video_is_a_clear_error(video, checkpoint, tmp_pa
     assert "window 5 s is longer than" in err and "(4.000 s); use --window 4 or less" in err
     assert main(["predict", str(video), "-k", str(checkpoint), "--annotate", "x.mp4"]) == 1
     assert "--stride and --annotate need --window SECONDS" in capsys.readouterr().err
+
+
+def test_plan_windows_bounds_before_any_list_is_made():
+    """Issue 26: `--window 1e-9` planned about 1e10 windows (minutes) before failing."""
+    with pytest.raises(ValueError, match=r"window 1e-09 s is shorter than one frame of the "
+                                         r"video \(0\.1 s at 10 fps\), so it would hold no "
+                                         r"frame; use --window 0\.1 or more"):
+        plan_windows(4, 1e-9, 1e-9, fps=10)
+    with pytest.raises(ValueError, match=r"makes 1e\+300 windows, more than the limit of "
+                                         r"100,000 \(--max-windows\)"):
+        plan_windows(4, 1, 3e-300)  # no fps known: the count alone stops it
+    assert len(plan_windows(4, 1, 1, max_windows=4)) == 4
+    with pytest.raises(ValueError, match="makes 5 windows, more than the limit of 4"):
+        plan_windows(4, 1, 0.75, max_windows=4)  # the grid (4) plus the window ending at 4 s
+    with pytest.raises(ValueError, match="must be positive seconds"):
+        plan_windows(4, float("nan"), 1)

@@ -110,8 +110,11 @@ def test_channel_taps_reasoner_equals_explicit_formula():
 
 def test_stacked_reasoners_are_joined_by_layernorm_relu():
     ear = ActionCentricReasoner(4, 2, k=2, num_reasoners=3)
-    assert [(r.channel.in_features, r.channel.out_features) for r in ear.reasoners] == \
-        [(4, 2), (2, 2), (2, 4)]
+    assert [(r.channel.down.in_features, r.channel.down.out_features, r.channel.up.out_features)
+            for r in ear.reasoners] == [(4, 2, 4)] * 3  # each reasoner C -> C/r -> C
+    stack = ActionCentricReasoner(4, 2, k=2, num_reasoners=3, reasoner_widths="stack")
+    assert [(r.channel.in_features, r.channel.out_features) for r in stack.reasoners] == \
+        [(4, 2), (2, 2), (2, 4)]  # the former reading: the stack is one bottleneck
     assert [tuple(r.taps.shape) for r in ear.reasoners] == [(5,)] * 3  # shared: 2k+1 scalars
     randomise(ear)
     v = torch.randn(2, 5, 4)
@@ -201,8 +204,9 @@ def test_reduction_guard_and_argument_checks():
         ATRBlock(8, distribution="mul")
     assert repr(ATRBlock(64)).startswith(
         "ATRBlock(\n  channels=64, reduction=16, hidden=8, k=1, num_reasoners=2, "
-        "reasoner='efficient', ear_taps='shared', locator_cues='both', aggregation='action', "
-        "distribution='add', distribution_map='action'\n")
+        "reasoner_widths='bottleneck', reasoner='efficient', ear_taps='shared', "
+        "locator_cues='both', aggregation='action', distribution='add', "
+        "distribution_map='action'\n")
 
 
 def atr_macs(block: ATRBlock, B: int, T: int, H: int, W: int) -> int:
@@ -211,17 +215,15 @@ def atr_macs(block: ATRBlock, B: int, T: int, H: int, W: int) -> int:
     N = B * T * H * W
     return (N * C * h + 2 * N * h * 9 + 2 * N * h  # ARL: reduce, two depth-wise, condense x2
             + N * C  # aggregation
-            + B * T * (C * taps + C * h)  # reasoner 1: temporal taps, C -> C/r
-            + B * T * (h * taps + h * C))  # reasoner 2: temporal taps, C/r -> C
+            + 2 * B * T * (C * taps + C * h + h * C))  # 2 reasoners: taps, C -> C/r -> C
 
 
 def atr_param_count(block: ATRBlock) -> int:
     """Closed-form parameters of a default ATR block (locator, two shared-tap reasoners, add)."""
     C, h, taps = block.channels, block.hidden, 2 * block.k + 1
     return (C * h + 2 * h * 9 + h + 1  # ARL: reduce, two depth-wise, condense (+ bias)
-            + taps + C * h + h  # reasoner 1: shared taps, C -> C/r
-            + 2 * h  # LayerNorm
-            + taps + h * C + C  # reasoner 2: shared taps, C/r -> C
+            + 2 * (taps + C * h + h * C + C)  # 2 reasoners: shared taps, C -> C/r -> C
+            + 2 * C  # LayerNorm (at width C)
             + 2 * C + C)  # BatchNorm, map gain
 
 
@@ -244,9 +246,10 @@ def test_complexity_report_shows_the_atr_overhead():
     with_atr = complexity_report(model, timing=False)
     without = complexity_report(plain, timing=False)
     atr_params = sum(p.numel() for b in model.atr_blocks() for p in b.parameters())
-    # shared taps (3 scalars per reasoner) and the add form's map gain (C per block): the
-    # per-channel taps of the former default gave 7,323
-    assert atr_params == sum(atr_param_count(b) for b in model.atr_blocks()) == 6821
+    # every reasoner C -> C/r -> C with shared taps (3 scalars), the add form's map gain (C
+    # per block); the former widths (one bottleneck over the stack) gave 6,821, the former
+    # default (those widths, per-channel taps, gate) 7,323
+    assert atr_params == sum(atr_param_count(b) for b in model.atr_blocks()) == 11005
     assert with_atr.params["total"] - without.params["total"] == atr_params
     assert [s for _, s in shapes] == [(1, 32, 8, 28, 28), (1, 64, 4, 14, 14), (1, 128, 2, 7, 7)]
     expected = sum(atr_macs(m, *(s[:1] + s[2:])) for m, s in shapes)
@@ -265,7 +268,7 @@ def test_complexity_command_lists_the_atr_part(capsys):
     assert main(["complexity", "--arch", "atr_r2plus1d_tiny", "--frames", "16",
                  "--no-timing"]) == 0
     out = capsys.readouterr().out
-    assert "atr                    6,821" in out and "ATR blocks 0.004" in out
+    assert "atr                   11,005" in out and "ATR blocks 0.004" in out
     assert "positional" not in out and "token grid" not in out  # no TAG-Head in this model
 
 

@@ -17,10 +17,10 @@ from tagnet.models.atr import (
     GraphReasoner,
     TemporalReasoner,
     banded,
+    row_js_divergence,
 )
 from tagnet.models.atr_models import FrameResNet, describe_blocks, insert_atr, resolve_blocks
 from tagnet.models.factory import create_model, list_models
-from tagnet.train.atr_sweeps import ROWS, TABLES, atr_rows, atr_variants
 
 
 def bn_eval(bn: nn.BatchNorm1d, r: torch.Tensor) -> torch.Tensor:
@@ -85,7 +85,8 @@ def test_num_reasoners_stacks_n_joined_by_layernorm_relu(kind, n):
     ear = randomise(ActionCentricReasoner(8, 4, num_reasoners=n, reasoner=kind))
     cls = TemporalReasoner if kind == "efficient" else GraphReasoner
     assert len(ear.reasoners) == n and all(isinstance(r, cls) for r in ear.reasoners)
-    assert [r.channel.out_features for r in ear.reasoners] == [4] * (n - 1) + [8]
+    assert [(r.channel.down.out_features, r.channel.up.out_features)
+            for r in ear.reasoners] == [(4, 8)] * n  # every reasoner C -> C/r -> C
     v = torch.randn(2, 3, 8)
     expected = ear.reasoners[0](v)
     for norm, reasoner in zip(ear.norms, ear.reasoners[1:], strict=True):
@@ -304,27 +305,6 @@ def test_model_options_reach_every_block_and_old_option_name_works():
                      distribution_map="uniform", locator_cues="both")
 
 
-def test_atr_sweep_rows_follow_the_tables():
-    assert atr_rows(["table4", "GRx1", "default"]) == ["uniform-dist", "default", "gate",
-                                                       "scale", "GRx1"]
-    assert len(atr_rows()) == len(ROWS)  # every row belongs to a table; default once
-    assert all("default" in rows for rows in TABLES.values())
-    variants = atr_variants(["gate"], "tag_r2plus1d_tiny")
-    assert variants[0].overrides == [
-        "model.arch=atr_r2plus1d_tiny",
-        'model.kwargs={"backbone_kwargs": {"widths": [8, 16, 32, 64], "stem_mid": 8}, '
-        '"distribution": "gate"}']
-    assert atr_variants(["sim"], "atr_r2plus1d_18")[0].overrides == ["model.kwargs.locator=false"]
-    with pytest.raises(ValueError, match="ATR sweep value 'table9' is unknown; known: tables"):
-        atr_rows(["table9"])
-    # every row builds (its options are consistent)
-    for v in atr_variants(None, "tag_r2plus1d_tiny"):
-        import json
-
-        kwargs = json.loads(v.overrides[1].split("=", 1)[1])
-        create_model("atr_r2plus1d_tiny", num_frames=16, img_size=48, **kwargs)
-
-
 def test_explain_gives_the_maps_and_relations_of_every_block():
     model = randomise(create_model("atr_r2plus1d_tiny", num_frames=8, num_classes=3,
                                    backbone_kwargs={"widths": [8, 8, 16, 16], "stem_mid": 4}))
@@ -350,15 +330,40 @@ def test_complexity_counts_the_taps_of_both_kinds(capsys):
     shared = count_atr_parameters(create_model("atr_r2plus1d_tiny"))
     channel = count_atr_parameters(create_model("atr_r2plus1d_tiny", ear_taps="channel"))
     assert shared["temporal relation"] == 3 * 2 * 3  # 3 blocks, 2 reasoners, 2k+1 = 3 taps
-    # per-channel: (C + C/r) (2k+1) per block, C = 32, 64, 128 and C/r = 8
-    assert channel["temporal relation"] == sum((c + 8) * 3 for c in (32, 64, 128)) == 744
+    # per-channel: 2 C (2k+1) per block (each reasoner's taps at width C), C = 32, 64, 128
+    assert channel["temporal relation"] == sum(2 * c * 3 for c in (32, 64, 128)) == 1344
     assert {k: v for k, v in shared.items() if k != "temporal relation"} == \
         {k: v for k, v in channel.items() if k != "temporal relation"}
     assert count_atr_parameters(create_model("tsm_r50")) == {}
     assert main(["complexity", "--arch", "atr_r2plus1d_tiny", "--frames", "16", "--no-timing",
                  "-O", "ear_taps=channel", "-O", "stages=[S5]"]) == 0
     out = capsys.readouterr().out
-    assert "ATR: locator" in out and "temporal relation 408" in out  # (128 + 8) * 3
+    assert "ATR: locator" in out and "temporal relation 768" in out  # 2 * 128 * 3
+
+
+def test_row_js_divergence_equals_a_hand_computation():
+    from math import log2
+
+    W = torch.tensor([[0.5, 0.5, 0.0],
+                      [-1.0, 2.0, 1.0],  # magnitudes: (1, 2, 1) / 4
+                      [0.0, 0.0, 3.0]])
+    p = [[0.5, 0.5, 0.0], [0.25, 0.5, 0.25], [0.0, 0.0, 1.0]]
+
+    def js(a, b):
+        m = [(x + y) / 2 for x, y in zip(a, b, strict=True)]
+        kl = lambda q: sum(x * log2(x / y) for x, y in zip(q, m, strict=True) if x > 0)  # noqa: E731
+        return (kl(a) + kl(b)) / 2
+
+    expected = torch.tensor([[js(p[t], p[u]) for u in range(3)] for t in range(3)])
+    got = row_js_divergence(W)
+    torch.testing.assert_close(got, expected)
+    # by hand: rows 0 and 2 share no support, 1 bit; rows 0 and 1:
+    # m = (3/8, 1/2, 1/8); KL(p0||m) = log2(4/3) / 2, KL(p1||m) = log2(2/3) / 4 + log2(2) / 4
+    assert got[0, 2].item() == pytest.approx(1.0)
+    assert got[0, 1].item() == pytest.approx((log2(4 / 3) / 2 + log2(2 / 3) / 4 + 0.25) / 2)
+    assert torch.equal(got, got.T) and got.diagonal().abs().max() == 0
+    batched = row_js_divergence(torch.stack([W, W.flip(0)]))  # (..., T, T) batches
+    torch.testing.assert_close(batched[0], got)
 
 
 def test_atr_maps_command_writes_the_documented_figures(tmp_path, capsys):
@@ -383,17 +388,24 @@ def test_atr_maps_command_writes_the_documented_figures(tmp_path, capsys):
                             "class_names": classes, "epoch": 0}, tmp_path / "run" / "best.pth")
     assert main(["atr", "maps", "-k", str(ckpt.parent), "-n", "2"]) == 0
     out = tmp_path / "run" / "atr_maps"
-    assert sorted(p.name for p in out.iterdir()) == ["clip000.png", "clip001.png", "maps.pt",
-                                                     "relation.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["clip000.png", "clip001.png", "js.png",
+                                                     "maps.pt", "relation.png"]
     # 8 frames -> blocks of 4, 2, 1 frames: (1 + 3) rows x 4 columns of 96 px; 3 panels
     assert Image.open(out / "clip000.png").size == (4 * 96, 4 * 96)
     assert Image.open(out / "relation.png").size == (3 * 300, 300)
+    assert Image.open(out / "js.png").size == (3 * 300, 300)
     maps = torch.load(out / "maps.pt", weights_only=True)
     assert maps["blocks"] == ["layer2.0", "layer3.0", "layer4.0"]
     assert tuple(maps["actionness"]["layer2.0"].shape) == (2, 4, 8, 8)
     taps = model.atr_blocks()[0].reasoner.reasoners[0].taps.detach()
     torch.testing.assert_close(maps["relation"]["layer2.0"], banded(taps, 4))
-    assert "2 clip(s) of split 'val', 3 ATR block(s)" in capsys.readouterr().out
+    js = row_js_divergence(banded(taps, 4))  # shared taps: the same W for every clip
+    torch.testing.assert_close(maps["js"]["layer2.0"], js)
+    assert maps["js_mean"]["layer2.0"] == pytest.approx(float(js.sum() / 12))
+    printed = capsys.readouterr().out
+    assert "2 clip(s) of split 'val', 3 ATR block(s)" in printed
+    assert f"JS divergence between the rows of W (bits, mean over t != u): layer2.0 " \
+           f"{maps['js_mean']['layer2.0']:.4f}" in printed
     plain = tmp_path / "plain.pth"
     cfg.override(["model.arch=tag_r2plus1d_tiny", "model.kwargs={backbone_kwargs: "
                   "{widths: [8, 8, 16, 16], stem_mid: 4}, ffn_dim: 16, num_heads: 2}"])
@@ -413,9 +425,10 @@ def test_former_default_is_channel_taps_with_the_gate_form():
               "reasoner.norms.0.weight", "reasoner.norms.0.bias", "reasoner.bn.weight",
               "reasoner.bn.bias", "reasoner.bn.running_mean", "reasoner.bn.running_var",
               "reasoner.bn.num_batches_tracked"]
-    block = ATRBlock(16, reduction=4, ear_taps="channel", distribution="gate")
+    block = ATRBlock(16, reduction=4, ear_taps="channel", distribution="gate",
+                     reasoner_widths="stack")
     assert list(block.state_dict()) == former
-    new = list(ATRBlock(16, reduction=4).state_dict())
+    new = list(ATRBlock(16, reduction=4, reasoner_widths="stack").state_dict())
     assert [k for k in new if k not in former] == ["reasoner.map_gain",
                                                    "reasoner.reasoners.0.taps",
                                                    "reasoner.reasoners.1.taps"]

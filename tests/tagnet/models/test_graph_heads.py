@@ -285,9 +285,10 @@ def test_unknown_names_list_the_choices():
 
 
 def test_relation_count_mismatch_says_which_and_why():
-    with pytest.raises(ValueError, match=r"'rgcn' was built for 3 edge type\(s\).*'tag' has 2 "
-                                         r"\(intra_frame, temporal\).*weights per edge type"):
-        GraphOperator("tag", C, "rgcn", num_edge_types=3)
+    with pytest.raises(ValueError, match=r"'rgcn' was built for 2 edge type\(s\).*'tag_directed' "
+                                         r"has 3 \(intra_frame, temporal_forward, "
+                                         r"temporal_backward\).*weights per edge type"):
+        GraphOperator("tag_directed", C, "rgcn", num_edge_types=2)
     op = GraphOperator("tag", C, "rgcn")
     with pytest.raises(ValueError, match=r"built for 2 edge type.*'tag_knn' has 3"):
         make_head(topology="tag_knn", operator=op)

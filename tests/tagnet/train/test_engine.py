@@ -114,6 +114,7 @@ def test_resume_after_kill_mid_epoch_is_bit_identical(tmp_path, same_settings_as
     assert a["optimizer"]["state"][0]["exp_avg"].equal(b["optimizer"]["state"][0]["exp_avg"])
     assert _epochs(ref)[-1]["train_loss"] == _epochs(killed)[-1]["train_loss"]
     assert _epochs(ref)[-1]["val_top1"] == _epochs(killed)[-1]["val_top1"]
+    assert a["history"] == b["history"] and len(a["history"]) == 2  # the convergence curves
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")

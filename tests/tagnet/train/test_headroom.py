@@ -6,7 +6,7 @@ import torch
 
 from tagnet.backbones import TokenShardDataset
 from tagnet.config import load_config
-from tagnet.datasets.synth_paths import CLASSES, order_groups, render_paths
+from tagnet.datasets.synth_paths import CLASSES, order_groups, render_paths, reversal_pairs
 from tagnet.models.factory import create_model
 from tagnet.train.experiment import prepare_synthetic
 from tagnet.train.headroom import make_headroom
@@ -25,6 +25,18 @@ def test_groups_share_their_frames_pixel_for_pixel_and_differ_in_order():
     # the camera is applied after the reordering: twins no longer share their frames
     pan = [render_paths(c, 11, camera="pan") for c in (0, 1)]
     assert frames_key(pan[0]) != frames_key(pan[1])
+
+
+def test_reversal_twins_are_exact_time_reverses():
+    assert reversal_pairs() == [(0, 1), (2, 3), (4, 5), (6, 7)]
+    assert [CLASSES[b][2] for _, b in reversal_pairs()] == \
+        [CLASSES[a][2][::-1] for a, _ in reversal_pairs()]
+    for seed in (3, 11):
+        for a, b in reversal_pairs():
+            assert np.array_equal(render_paths(b, seed), render_paths(a, seed)[::-1])
+    # the camera moves after the reordering: under a pan the twins are no longer reverses
+    pan = [render_paths(c, 3, camera="pan") for c in (0, 1)]
+    assert not np.array_equal(pan[1], pan[0][::-1])
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +66,7 @@ def test_row_b_gets_the_same_pooled_features_for_twins(bench):
 def test_the_cache_is_reused_and_keyed_by_the_parameters(bench):
     again = make_headroom(bench.root, clips_per_class=4, progress=False)
     assert not again.generated and again.order_pairs == [(0, 1, 2, 3), (4, 5), (6, 7)]
+    assert again.reversal_pairs == [(0, 1), (2, 3), (4, 5), (6, 7)]
     stamp = (bench.root / "val" / "index.json").stat().st_mtime_ns
     other = make_headroom(bench.root, clips_per_class=4, seed=1, progress=False)
     assert other.generated and (bench.root / "val" / "index.json").stat().st_mtime_ns != stamp

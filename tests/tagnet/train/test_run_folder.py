@@ -147,3 +147,50 @@ def test_ablate_and_extract_lock_their_output_folders(tmp_path, capsys):
         assert main(["extract", "--backbone", "r2plus1d_tiny", "--dataset", "folder",
                      "--root", str(tmp_path), "--out", str(out)]) == 1
         assert "is in use by" in capsys.readouterr().err
+
+
+def test_overwrite_deletes_only_what_a_run_wrote(tmp_path):
+    """Issue 26: --overwrite removed test/ with a user's file in it."""
+    cfg = toy_config(str(tmp_path), "train.epochs=1", "eval.batch_size=8")
+    train(cfg, data=toy_data())
+    assert (tmp_path / "test" / "metrics.json").is_file()
+    (tmp_path / "test" / "my_notes.txt").write_text("mine")
+    (tmp_path / "test" / "metrics.json.tmp").write_text("left by a killed run")
+    train(toy_config(str(tmp_path), "train.epochs=1"), data=toy_data(), evaluate_test=False,
+          overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "test").iterdir()) == ["my_notes.txt"]
+    assert (tmp_path / "test" / "my_notes.txt").read_text() == "mine"
+    train(toy_config(str(tmp_path), "train.epochs=1"), data=toy_data(), overwrite=True)
+    assert (tmp_path / "test" / "metrics.json").is_file()  # the new run's report beside it
+
+
+def test_overwrite_refuses_to_delete_its_own_inputs(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("name: mine\n")
+    (run / "best.pth").write_bytes(b"weights")
+    before = _files(run)
+    assert main(["train", "--config", str(run / "config.yaml"), "-o", str(run),
+                 "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert f"the run's config.yaml '{run / 'config.yaml'}' is --config" in err
+    assert main(["train", "--config", "demo", f"model.weights={run / 'best.pth'}", "-o",
+                 str(run), "--overwrite"]) == 1
+    assert f"the run's best.pth '{run / 'best.pth'}' is model.weights" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--overwrite"]) == 1
+    assert "give one of them" in capsys.readouterr().err
+    assert _files(run) == before
+
+
+def test_a_lock_file_tagnet_did_not_write_is_named_not_described(tmp_path):
+    """Issue 26: garbage in .tagnet.lock read as 'pid None on None since 1970-01-01'."""
+    for garbage in (b"\x00\xffgarbage", b'{"pid": "x"}', b""):
+        (tmp_path / LOCK_NAME).write_bytes(garbage)
+        with pytest.raises(FolderLockedError) as exc:
+            FolderLock(tmp_path).acquire()
+        message = str(exc.value)
+        assert message.startswith(f"'{tmp_path}' has a lock file {tmp_path / LOCK_NAME} that "
+                                  "tagnet did not write or cannot read (it holds ")
+        assert message.endswith(f"delete {tmp_path / LOCK_NAME} and try again")
+        assert "None" not in message and "1970" not in message
+        assert (tmp_path / LOCK_NAME).read_bytes() == garbage  # never taken over

@@ -59,7 +59,8 @@ def test_bad_overrides_raise_naming_the_key(item, message):
 
 
 def test_unknown_config_name_lists_the_bundled_ones():
-    with pytest.raises(FileNotFoundError, match="bundled: demo, gym288, gym99, haa500"):
+    with pytest.raises(FileNotFoundError, match="bundled: atr_k400, atr_sthv1, atr_sthv2, demo, "
+                                                "gym288, gym99, haa500"):
         load_config("gym100")
 
 
