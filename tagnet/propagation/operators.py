@@ -282,8 +282,9 @@ class TypedTransformer(_TypedEdgeAttention):
         def heads(lin):
             return lin(x).view(B, N, H, d).transpose(1, 2)  # (B, H, N, d)
 
-        edge = conv.lin_edge(self.type_embed.weight).view(-1, H, d).transpose(0, 1)  # (H, K, d)
         plan = attention_plan(grid, topology, "typed", x.device)
+        types = self.type_embed.weight[:plan.num_types]  # a layer may hold unused extra types
+        edge = conv.lin_edge(types).view(-1, H, d).transpose(0, 1)  # (H, K, d)
         p = conv.dropout if self.training else 0.0
         out = sparse_attention(heads(conv.lin_query), heads(conv.lin_key), heads(conv.lin_value),
                                plan, scale=1.0 / math.sqrt(d), dropout_p=p, type_key=edge,

@@ -144,3 +144,14 @@ def test_auto_takes_pyg_on_graphs_that_fit_one_chunk():
         handle.remove()
     assert "GATv2Conv" in pyg_calls and "GATv2Conv" not in calls  # chunks call no conv forward
     torch.testing.assert_close(a, b)
+
+
+def test_chunked_gatv2_built_for_more_edge_types_than_its_topology():
+    grid = TokenGrid(2, 2, 3)
+    op, ref = pair("intra_frame", num_edge_types=3, chunk_size=5)
+    x = torch.randn(2, grid.num_nodes, 8, dtype=torch.float64, requires_grad=True)
+    out, expected = op(x, grid), ref(x, grid)
+    torch.testing.assert_close(out, expected, **TOL[torch.float64])
+    for a, b in zip(torch.autograd.grad(out.sum(), [x, *op.parameters()]),
+                    torch.autograd.grad(expected.sum(), [x, *ref.parameters()]), strict=True):
+        torch.testing.assert_close(a, b, **TOL[torch.float64])

@@ -277,3 +277,15 @@ def test_head_attention_topology_default_equals_the_dense_reference_and_loads_ol
     x = torch.randn(2, 16, *grid.shape, dtype=torch.float64, requires_grad=True)
     assert_same(auto(x), dense(x), torch.float64, [x, *auto.parameters()],
                 [x, *dense.parameters()])
+
+
+def test_transformer_built_for_more_edge_types_than_its_topology():
+    """A control built with the reference's type count (extra types never occur) equals PyG."""
+    grid = TokenGrid(2, 2, 3)
+    torch.manual_seed(0)
+    op = GraphOperator("intra_frame", 8, "transformer", heads=2, num_edge_types=3).double()
+    ref = copy.deepcopy(op)
+    ref.layers[0].method = "pyg"
+    x = torch.randn(2, grid.num_nodes, 8, dtype=torch.float64, requires_grad=True)
+    assert_same(op(x, grid), ref(x, grid), torch.float64, [x, *op.parameters()],
+                [x, *ref.parameters()])
