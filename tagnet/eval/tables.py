@@ -98,7 +98,7 @@ def sweep_table(records: Sequence[dict], metrics: Sequence[tuple[str, str]], *,
                 reference: str | None = None, equivalents: dict | None = None,
                 order: Sequence[str] | None = None, chance: dict | None = None,
                 noise: tuple[str, str] | None = None, intervals: bool = True,
-                alpha: float = 0.05) -> tuple[str, dict]:
+                alpha: float = 0.05, ceilings: dict | None = None) -> tuple[str, dict]:
     """A sweep's table with statistics over seeds (see :mod:`tagnet.eval.stats`).
 
     One row per variant (in ``order``, else first-seen): for each metric ``(key,
@@ -113,7 +113,10 @@ def sweep_table(records: Sequence[dict], metrics: Sequence[tuple[str, str]], *,
     under the table. Rows in ``equivalents`` (``{name: Equivalence}``) that were
     not run are listed as ``= <row>``. ``noise`` names two variants that differ only
     in float rounding; their paired difference is the noise-floor line under the
-    table (not a contrast of the correction).
+    table (not a contrast of the correction). ``ceilings`` (``{name: (top-1, why)}``,
+    :mod:`tagnet.train.ceilings`) adds each row's construction ceiling after the first
+    metric, and a note naming any run above its ceiling (impossible by construction: a
+    defect).
 
     Returns ``(markdown, summary)``; each run row of ``summary["rows"]`` holds its
     ``seeds`` and, per metric, the per-seed ``values`` (in the order of ``seeds``),
@@ -172,10 +175,11 @@ def sweep_table(records: Sequence[dict], metrics: Sequence[tuple[str, str]], *,
                                 diff_high=d.interval.high, pairs=list(d.seeds), p=d.p_value,
                                 p_holm=p_holm, survives=survives, effect=survives and clean)
 
+    ceilings = ceilings or {}
     header = ["configuration"]
-    for _, label in metrics:
-        header += [label] + (["95% CI", f"Δ vs {reference} [95% CI]", "p (Holm)"]
-                             if intervals else [])
+    for i, (_, label) in enumerate(metrics):
+        header += [label] + (["ceiling"] if ceilings and i == 0 else []) + \
+            (["95% CI", f"Δ vs {reference} [95% CI]", "p (Holm)"] if intervals else [])
     header += ["params", "seeds"]
     rows, summary = [], {"reference": reference, "rows": [], "noise_floor": None, "holm": None}
     for name in names:
@@ -191,9 +195,13 @@ def sweep_table(records: Sequence[dict], metrics: Sequence[tuple[str, str]], *,
         info = infos[name]
         label = name + (f" (= {equivalents[name].same_as})" if name in equivalents else "")
         row = [label + (f" {marks[name]}" if marks[name] else "")]
-        for key, _ in metrics:
+        if name in ceilings:
+            info["ceiling"], info["ceiling_reason"] = ceilings[name]
+        for i, (key, _) in enumerate(metrics):
             s = info[key]
             row.append(fmt_pct(s["mean"], s["std"]))
+            if ceilings and i == 0:
+                row.append(fmt_pct(ceilings[name][0]) if name in ceilings else "")
             if not intervals:
                 continue
             row.append(f"[{100 * s['low']:.1f}, {100 * s['high']:.1f}]")
@@ -210,11 +218,24 @@ def sweep_table(records: Sequence[dict], metrics: Sequence[tuple[str, str]], *,
         summary["rows"].append(info)
     if chance:
         row = ["chance"]
-        for key, _ in metrics:
+        for i, (key, _) in enumerate(metrics):
             row += [fmt_pct(chance[key]) if key in chance else ""] + \
-                (["", "", ""] if intervals else [])
+                ([""] if ceilings and i == 0 else []) + (["", "", ""] if intervals else [])
         rows.append(row + ["", ""])
     text = markdown_table(header, rows)
+    if ceilings:
+        key = metrics[0][0]
+        text += ("\n\nceiling: the best " + metrics[0][1] + " the row's model can reach by "
+                 "construction (tagnet.train.ceilings): "
+                 + "; ".join(f"{n}: {why}" for n, (top, why) in ceilings.items()
+                             if n in infos and top < 1) + ".")
+        above = [f"{n} seed {s} ({100 * v:.1f} > {100 * ceilings[n][0]:.1f})"
+                 for n in names if n in infos and n in ceilings
+                 for s, v in zip(infos[n]["seeds"], infos[n][key]["values"], strict=True)
+                 if v > ceilings[n][0] + 1e-9]
+        if above:
+            text += (" ABOVE ITS CEILING, which construction rules out (a defect to find): "
+                     + "; ".join(above) + ".")
     if intervals:
         text += ("\n\nmean ± sample std over seeds; 95% CI: Student-t interval of the mean; "
                  f"Δ: difference to {reference} paired by seed, with its 95% t interval; "

@@ -194,9 +194,10 @@ def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference
     variants = equal_edge_types(cfg, sweep_variants(sweep, values, cfg.model.arch))
     for v in variants:  # refuse a row that selects on the test split before any run starts
         variant_config(cfg, v, seeds[0], output).validate()
-    pairs = ()
+    pairs, synth = (), None
     if cfg.data.synth:
-        pairs = prepare_synthetic(cfg, progress=progress).order_pairs
+        synth = prepare_synthetic(cfg, progress=progress)
+        pairs = synth.order_pairs
     data = build_run_data(cfg)
     num_classes = len(data.class_names)
     noise = None
@@ -237,10 +238,18 @@ def run_sweep(cfg: Config, sweep: str, values, seeds, output: Path, *, reference
     metrics = [("top1", "top-1")] + ([("order_pair_top1", "order pairs")] if order_col else [])
     chance = {"top1": 1 / num_classes} | ({"order_pair_top1": order_chance(pairs)} if order_col
                                           else {})
+    ceilings = {}
+    if synth is not None and hasattr(synth, "reversal_pairs"):  # the benchmarks with headroom
+        from tagnet.train.ceilings import row_ceiling
+
+        for v in variants:
+            c = row_ceiling(variant_config(cfg, v, seeds[0], output), synth.order_pairs,
+                            synth.reversal_pairs, num_classes)
+            ceilings[v.name] = (c.top1, c.reason)
     table, summary = sweep_table(records, metrics, reference=reference, equivalents=equivalent,
                                  order=[v.name for v in variants], chance=chance,
                                  noise=tuple(v.name for v in noise) if noise else None,
-                                 intervals=intervals)
+                                 intervals=intervals, ceilings=ceilings or None)
     if order_col:
         table += ("\n\nchance: top-1 of a uniform guess; order pairs: the best a model blind "
                   "to frame order can score on the classes that share their frames.")

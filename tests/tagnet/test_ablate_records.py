@@ -53,11 +53,17 @@ def test_the_printed_table_is_recomputed_from_the_jsons_per_seed_values(tmp_path
         assert row["values"] == [top1[name][s] for s in range(5)]
         line = next(x for x in printed.splitlines() if x.startswith(f"| {name} "))
         cells = [c.strip() for c in line.strip("| ").split(" | ")]
-        assert cells[3] == f"{100 * mean:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
-        assert cells[4] == f"{p:.3g} ({holm[name]:.3g}) n.s."   # 5 seeds: never an effect
+        assert cells[2] == "100.0"  # the construction ceiling: a time code, no ceiling
+        assert cells[4] == f"{100 * mean:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
+        assert cells[5] == f"{p:.3g} ({holm[name]:.3g}) n.s."   # 5 seeds: never an effect
     assert "With n = 5 paired seeds the smallest possible two-sided p is 2/2^5 = 0.0625, so no " \
         "contrast can reach p < 0.05" in printed
     assert result["holm"] == {"alpha": 0.05, "contrasts": 2, "min_pairs": 5}
+    # row B: no time code, no encoder, the mean: blind to frame order, 3 of 8 classes at most
+    b = next(x for x in printed.splitlines() if x.startswith("| B "))
+    assert [c.strip() for c in b.strip("| ").split(" | ")][2] == "37.5"
+    assert summary["B"]["ceiling"] == 0.375 and "blind to frame order" in printed
+    assert "ABOVE ITS CEILING" not in printed
 
 
 def test_sweeps_default_to_ten_seeds_on_the_headroom_configs_and_five_elsewhere(capsys):

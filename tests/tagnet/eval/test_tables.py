@@ -91,3 +91,21 @@ def test_records_without_the_flag_are_unknown_and_said_once():
         "converged": None, "not_converged_seeds": [], "convergence_unknown_seeds": [1]}
     assert convergence({0: {"converged": True}, 1: {"converged": False}, 2: {}}) == {
         "converged": False, "not_converged_seeds": [1], "convergence_unknown_seeds": [2]}
+
+
+def test_ceilings_get_a_column_and_a_run_above_its_ceiling_is_called_a_defect():
+    recs = [{"variant": v, "seed": s, "top1": x, "converged": True}
+            for v, xs in {"blind": [0.30, 0.375], "free": [0.9, 0.95]}.items()
+            for s, x in enumerate(xs)]
+    ceilings = {"blind": (0.375, "blind to frame order"), "free": (1.0, "")}
+    text, summary = sweep_table(recs, [("top1", "top-1")], reference="free", ceilings=ceilings)
+    header, _, blind, free = text.splitlines()[:4]
+    assert [c.strip() for c in header.strip("| ").split(" | ")][:3] == \
+        ["configuration", "top-1", "ceiling"]
+    assert [c.strip() for c in blind.strip("| ").split(" | ")][1:3] == ["33.8 ± 5.3", "37.5"]
+    assert "blind: blind to frame order" in text and "ABOVE" not in text  # 37.5 is allowed
+    assert summary["rows"][0]["ceiling"] == 0.375
+    recs[1]["top1"] = 0.40
+    text, _ = sweep_table(recs, [("top1", "top-1")], reference="free", ceilings=ceilings)
+    assert "ABOVE ITS CEILING, which construction rules out (a defect to find): blind seed 1 " \
+        "(40.0 > 37.5)" in text

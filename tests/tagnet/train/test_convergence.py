@@ -12,10 +12,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from toy_run import toy_config, toy_data  # noqa: E402
 
 from tagnet.config import load_config  # noqa: E402
-from tagnet.train.checkpoint import load_checkpoint  # noqa: E402
 from tagnet.train.convergence import ConvergenceRule, EpochRecord, trivial_loss  # noqa: E402
 from tagnet.train.optim import lr_factor  # noqa: E402
 from tagnet.train.run import train  # noqa: E402
+from tagnet.weights import load_checkpoint  # noqa: E402
 
 LN8 = math.log(8)
 

@@ -1,0 +1,133 @@
+"""The topology ladder: graph-only heads over topologies whose ceilings symmetry fixes first.
+
+A graph-only head (``model.kwargs.graph_only=true``: a site-only positional code, encoder
+attention inside each frame, an order-free readout) can carry information across time only
+through its graph, so the graph's symmetries bound what it can learn before any training
+(:mod:`tagnet.train.ceilings`): no temporal edges -> blind to frame order; undirected temporal
+edges -> blind to the direction of time; directed edges -> neither. Each study is one
+``tagnet ablate --sweep topology`` run (10 seeds on the headroom configs, finished runs
+reused), whose table puts every row's construction ceiling beside its score and compares
+every topology with the paper's ``tag``, paired by seed (t interval, exact sign-flip p,
+Holm over the table).
+
+    study        config          head (graph-only, then)      topologies                  seeds
+    paths        headroom        GATv2, max                   LADDER                      10
+    sites        sitesynth       GATv2, max                   LADDER                      10
+    camera       headroom_pan    GATv2, max                   tag, tag_aligned            10
+    paths_rgcn   headroom        R-GCN, max                   intra_frame, tag,            5
+    ...          (and sitesynth; TransformerConv + max; GATv2 + attention readout)  tag_directed
+
+LADDER: intra_frame (no temporal edges), tag (undirected, the paper's), tag_directed
+(forward / backward typed), tag_window:2 (undirected, 2 frames), random_temporal:tag (the
+same temporal edge count per type, rewired between neighbouring frames), tag_dense (every
+site of the neighbouring frames).
+
+Example:
+    python benchmarks/topology_ladder.py --root runs/ladder                 # everything
+    python benchmarks/topology_ladder.py --studies paths sites --seeds 0 1 2
+    python benchmarks/topology_ladder.py --studies paths train.epochs=2 --seeds 0 1   # a smoke run
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from _common import command_line, machine_info, write_json
+
+from tagnet.cli import main as tagnet
+
+GRAPH_ONLY = ["model.kwargs.graph_only=true"]
+LADDER = ("intra_frame", "tag", "tag_directed", "tag_window:2", "random_temporal:tag",
+          "tag_dense")
+THREE = ("intra_frame", "tag", "tag_directed")
+FIVE = ["--seeds", "0", "1", "2", "3", "4"]
+#: name -> (config, topologies, head overrides, extra ablate arguments)
+STUDIES: dict[str, tuple[str, tuple[str, ...], list[str], list[str]]] = {
+    "paths": ("headroom", LADDER, ["model.kwargs.operator=gatv2", "model.kwargs.readout=max"], []),
+    "sites": ("sitesynth", LADDER, ["model.kwargs.operator=gatv2", "model.kwargs.readout=max"],
+              []),
+    "camera": ("headroom_pan", ("tag", "tag_aligned"),
+               ["model.kwargs.operator=gatv2", "model.kwargs.readout=max"], []),
+}
+for _bench, _config in (("paths", "headroom"), ("sites", "sitesynth")):
+    STUDIES[f"{_bench}_rgcn"] = (_config, THREE, ["model.kwargs.operator=rgcn",
+                                                  "model.kwargs.readout=max"], FIVE)
+    STUDIES[f"{_bench}_transformer"] = (_config, THREE, ["model.kwargs.operator=transformer",
+                                                         "model.kwargs.readout=max"], FIVE)
+    STUDIES[f"{_bench}_attention"] = (_config, THREE, ["model.kwargs.operator=gatv2",
+                                                       "model.kwargs.readout=attention"], FIVE)
+MAIN = ["paths", "sites", "camera"]
+#: per-run keys kept in the JSON (enough to recompute every interval and p-value)
+RECORD_KEYS = ("variant", "seed", "top1", "within_group_top1", "converged", "converged_epoch",
+               "best_epoch", "train_time_s", "parameters")
+
+
+def verdicts(result: dict) -> list[dict]:
+    """Per row: its ceiling, its best and mean run, and what the table says of it in words."""
+    out = []
+    for row in result["summary"]:
+        if not row.get("run", True):
+            continue
+        top = row["top1"]
+        ceiling = row.get("ceiling", 1.0)
+        entry = {"variant": row["variant"], "ceiling": ceiling, "mean": top["mean"],
+                 "max": max(top["values"]), "converged": row.get("converged")}
+        if ceiling < 1:
+            gap = ceiling - top["mean"]
+            entry["at_ceiling"] = gap <= 0.02  # within 2 points of the construction ceiling
+            entry["above_ceiling"] = entry["max"] > ceiling + 1e-9
+        if "p_holm" in top:
+            entry.update(diff=top["diff"], low=top["diff_low"], high=top["diff_high"],
+                         p=top["p"], p_holm=top["p_holm"], effect=top["effect"])
+        out.append(entry)
+    return out
+
+
+def run_study(name: str, root: Path, seeds: list[str] | None, overrides: list[str]) -> dict:
+    config, topologies, head, extra = STUDIES[name]
+    seed_args = ["--seeds", *seeds] if seeds else extra
+    code = tagnet(["ablate", "--config", config, "--sweep", "topology", "--values",
+                   *topologies, "--reference", "topology tag", "--no-noise-floor", "--quiet",
+                   "-o", str(root / name), *GRAPH_ONLY, *head, *overrides, *seed_args])
+    if code:
+        raise SystemExit(f"study {name} failed (exit {code}); see above")
+    return json.loads((root / name / "ablation.json").read_text())
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="config overrides for every run (e.g. train.epochs=2 for a smoke "
+                        "run)")
+    parser.add_argument("--root", default="runs/ladder", help="folder of the sweeps")
+    parser.add_argument("--studies", nargs="+", choices=list(STUDIES) + ["main", "all"],
+                        default=["all"], help="studies to run (main: paths, sites, camera; "
+                        "all: every study)")
+    parser.add_argument("--seeds", nargs="+", help="training seeds for every study (default: "
+                        "the config's train.sweep_seeds, 0-9, and 0-4 for the operator and "
+                        "readout studies)")
+    parser.add_argument("--out", default=str(Path(__file__).with_name("topology_ladder.json")))
+    args = parser.parse_args(argv)
+    names = []
+    for s in args.studies:
+        names += {"main": MAIN, "all": list(STUDIES)}.get(s, [s])
+    out = Path(args.out)
+    done = json.loads(out.read_text())["studies"] if out.is_file() else {}
+    results = {}
+    for name in dict.fromkeys(names):
+        result = run_study(name, Path(args.root), args.seeds, args.overrides)
+        config, topologies, head, _ = STUDIES[name]
+        results[name] = {
+            "config": config, "head": GRAPH_ONLY + head, "topologies": list(topologies),
+            "seeds": result["seeds"], "table": result["table"], "summary": result["summary"],
+            "holm": result.get("holm"), "verdicts": verdicts(result),
+            "records": [{k: r[k] for k in RECORD_KEYS if k in r} for r in result["records"]]}
+        done[name] = results[name]  # keep the studies of earlier calls beside this one's
+        write_json(out, {"benchmark": "topology_ladder", "command": command_line(),
+                         "machine": machine_info("cpu"), "overrides": args.overrides,
+                         "studies": done})
+
+
+if __name__ == "__main__":
+    main()
