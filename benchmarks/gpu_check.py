@@ -1,6 +1,6 @@
-"""GPU readiness check: mixed-precision training, propagation timings, video loading.
+"""GPU readiness check: mixed-precision training, propagation, graph heads, video loading.
 
-Three parts, each a table and a block of ``gpu_check.json`` (rendered by make_results.py):
+Four parts, each a table and a block of ``gpu_check.json`` (rendered by make_results.py):
 
     training      tag_r2plus1d_34, preset gym99 (64 frames, 112 x 112, 99 classes), Adam
                   lr 1e-5: the same initial weights and batch in fp32, AMP fp16 (with a
@@ -14,6 +14,12 @@ Three parts, each a table and a block of ``gpu_check.json`` (rendered by make_re
     propagation   every propagation method (bench_propagation's) at the Gym99 grid 8 x 7 x 7,
                   C = 512, B = 8, K = 2, forward and forward + backward, with each method's
                   largest difference from pyg-edge.
+    graph_heads   the released head and every graph head (attention_topology intra_frame /
+                  tag by their default path, FlexAttention on CUDA where it applies, and by
+                  the dense reference; operators transformer / gatv2 / rgcn) on tokens of the
+                  Gym99 grid 64 x 7 x 7, C = 512, B = 8: forward + backward per precision
+                  (fp32, AMP fp16, AMP bf16), ms per step, peak memory, the attention method
+                  that ran. Written without a GPU at hand: its CUDA figures are its first run.
     dataloader    clips/s of VideoFolderDataset + DataLoader (64 frames, short side 128,
                   centre crop 112) over generated H.264 clips, per worker count.
 
@@ -46,14 +52,26 @@ FULL = dict(arch="tag_r2plus1d_34", preset="gym99", model_kwargs={}, num_classes
             num_frames=64, img_size=112, batch=8, steps=10, warmup=2,
             grid=(8, 7, 7), channels=512, prop_batch=8, K=2, repeats=20,
             clips=48, clip_frames=96, clip_size=(640, 360), load_frames=64, short_side=128,
-            workers=[0, 2, 4, 8, 12], load_batch=8)
+            workers=[0, 2, 4, 8, 12], load_batch=8,
+            head_grid=(64, 7, 7), head_batch=8, head_kwargs={"num_heads": 8, "ffn_dim": 1024})
 QUICK = dict(arch="tag_r2plus1d_tiny", preset=None,
              model_kwargs={"backbone_kwargs": {"widths": [8, 8, 16, 16], "stem_mid": 8},
                            "ffn_dim": 16, "num_heads": 2},
              num_classes=5, num_frames=8, img_size=32, batch=2, steps=2, warmup=1,
              grid=(2, 3, 3), channels=16, prop_batch=2, K=2, repeats=2,
              clips=4, clip_frames=12, clip_size=(64, 48), load_frames=8, short_side=36,
-             workers=[0, 1], load_batch=2)
+             workers=[0, 1], load_batch=2,
+             head_grid=(2, 3, 3), head_batch=2, head_kwargs={"num_heads": 2, "ffn_dim": 16})
+#: Graph heads timed by the graph_heads part (TAGHead keyword arguments).
+GRAPH_HEADS = {
+    "released": {},
+    "attention_topology=intra_frame": {"attention_topology": "intra_frame"},
+    "attention_topology=tag": {"attention_topology": "tag"},
+    "attention_topology=tag, dense": {"attention_topology": "tag", "attention_method": "dense"},
+    "operator=transformer": {"operator": "transformer"},
+    "operator=gatv2": {"operator": "gatv2"},
+    "operator=rgcn": {"operator": "rgcn"},
+}
 
 
 def _peak_reset(device: torch.device) -> None:
@@ -192,6 +210,45 @@ def check_propagation(cfg: dict, device: torch.device) -> list[dict]:
     return rows
 
 
+def check_graph_heads(cfg: dict, device: torch.device) -> list[dict]:
+    """Every head of :data:`GRAPH_HEADS` on tokens, forward + backward, in each precision."""
+    from tagnet.graphs import TokenGrid
+    from tagnet.models.head import TAGHead
+
+    grid, B, C = TokenGrid(*cfg["head_grid"]), cfg["head_batch"], cfg["channels"]
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(B, C, grid.T, grid.H, grid.W, generator=gen).to(device)
+    rows = []
+    for name, kwargs in GRAPH_HEADS.items():
+        torch.manual_seed(0)
+        head = TAGHead(grid, cfg["num_classes"], in_channels=C, dropout=0.0,
+                       **cfg["head_kwargs"], **kwargs).to(device).train()
+        resolve = getattr(head.encoder, "resolved_method", None)
+        probe = torch.empty(1, 1, C, device=device)  # tokens: the device is what counts
+        for precision, dtype in PRECISIONS.items():
+            row = {"head": name, "precision": precision, "grid": str(grid), "B": B, "C": C,
+                   "attention": resolve(probe) if resolve else None}
+            if dtype is torch.float16 and device.type == "cpu" and not _cpu_fp16_autocast():
+                rows.append({**row, "note": "skipped: this torch has no float16 autocast on CPU"})
+                continue
+
+            def step(head=head, dtype=dtype):
+                with torch.autocast(device.type, dtype=dtype or torch.float32,
+                                    enabled=dtype is not None):
+                    out = head(x)
+                out.float().logsumexp(1).mean().backward()
+
+            try:
+                _peak_reset(device)
+                t = time_fn(step, device=device, warmup=1, repeats=cfg["repeats"])
+                row.update(median_ms=t["median_ms"], min_ms=t["min_ms"], repeats=t["repeats"],
+                           peak_memory_mb=_peak_mb(device))
+            except (RuntimeError, NotImplementedError) as e:  # a precision this path cannot run
+                row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+            rows.append(row)
+    return rows
+
+
 def write_clips(root: Path, count: int, frames: int, size: tuple[int, int], fps: int = 25
                 ) -> list[Path]:
     """``count`` H.264 clips of moving noise in 4 class folders under ``root``."""
@@ -269,8 +326,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cpu", action="store_true", help="same as --device cpu")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes (tag_r2plus1d_tiny, a 2x3x3 grid, small clips)")
-    parser.add_argument("--parts", nargs="+", default=["training", "propagation", "dataloader"],
-                        choices=["training", "propagation", "dataloader"])
+    parser.add_argument("--parts", nargs="+",
+                        default=["training", "propagation", "graph_heads", "dataloader"],
+                        choices=["training", "propagation", "graph_heads", "dataloader"])
     parser.add_argument("--batch-size", type=int, help="training batch (8; quick 2)")
     parser.add_argument("--steps", type=int, help="timed training steps (10; quick 2)")
     parser.add_argument("--workers", type=int, nargs="+", help="DataLoader worker counts")
@@ -313,6 +371,11 @@ def main(argv=None) -> int:
         payload["propagation"] = check_propagation(cfg, device)
         print_table(payload["propagation"], ["method", "mode", "grid", "median_ms", "min_ms",
                                              "max_abs_diff_vs_pyg_edge", "note"], "propagation")
+    if "graph_heads" in args.parts:
+        payload["graph_heads"] = check_graph_heads(cfg, device)
+        print_table(payload["graph_heads"], ["head", "precision", "attention", "median_ms",
+                                             "min_ms", "peak_memory_mb", "note", "error"],
+                    "graph heads (fwd+bwd on tokens)")
     if "dataloader" in args.parts:
         payload["dataloader"] = check_dataloader(cfg, device, args.tmp and Path(args.tmp))
         print_table(payload["dataloader"], ["workers", "clips", "first_batch_s", "clips_per_s",

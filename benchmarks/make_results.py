@@ -297,6 +297,8 @@ GPU_COLUMNS = {
                  "loss_max_abs_diff", "skipped_steps", "finite", "error", "note"],
     "propagation": ["method", "mode", "grid", "B", "C", "K", "median_ms", "min_ms",
                     "max_abs_diff_vs_pyg_edge", "note"],
+    "graph_heads": ["head", "precision", "attention", "grid", "B", "median_ms", "min_ms",
+                    "peak_memory_mb", "note", "error"],
     "dataloader": ["workers", "clips", "frames", "source", "first_batch_s", "clips_per_s",
                    "clips_per_s_incl_start"],
 }
@@ -340,8 +342,83 @@ def graph_heads_section(data: dict, path: Path) -> str:
         data.get("table", ""), ""])
 
 
+def _ratio(num: dict | None, den: dict | None, key: str) -> float | None:
+    if not num or not den or num.get(key) is None or not den.get(key):
+        return None
+    return num[key] / den[key]
+
+
+def attention_goals(data: dict) -> list[str]:
+    """The targets of issue 28 that this file's cells measure (wall and CPU-time ratios)."""
+    out = []
+    ops = {r["operator"]: r for r in data.get("operators", [])}
+
+    def both(a, b, key="median_ms"):
+        return _ratio(a, b, key), _ratio(a, b, "cpu_ms")
+
+    for new, ref, speed, mem in (("transformer structured", "transformer PyG", 20, 10),
+                                 ("gatv2 chunked", "gatv2 PyG", None, 4)):
+        a, b = ops.get(ref), ops.get(new)
+        if not a or not b:
+            continue
+        wall, cpu = both(a, b)
+        if speed:
+            out.append(goal(f"{new} >= {speed}x faster than {ref} (8x7x7, B=8, fwd+bwd)",
+                            wall is not None and wall >= speed,
+                            f"{wall:,.1f}x wall ({a['median_ms']:,.0f} vs {b['median_ms']:,.0f} "
+                            f"ms), {cpu:,.1f}x CPU time"))
+        peak = _ratio(a, b, "peak_mb")
+        if peak is not None:
+            out.append(goal(f"{new} >= {mem}x less peak memory than {ref}", peak >= mem,
+                            f"{peak:,.1f}x ({a['peak_mb']:,.0f} vs {b['peak_mb']:,.0f} MB for "
+                            f"{a['B']} clips; {b['peak_mb'] / a['B']:,.0f} MB per clip)"))
+    for row in data.get("attention", []):
+        if row["method"] == "structured" and row.get("speedup_vs_dense") and \
+                row["topology"] in ("intra_frame", "tag") and row["grid"] == "64x7x7":
+            out.append(goal(f"attention_topology={row['topology']} >= 10x faster than the dense "
+                            "mask (attention alone, 64x7x7)", row["speedup_vs_dense"] >= 10,
+                            f"{row['speedup_vs_dense']:,.1f}x wall, "
+                            f"{row['cpu_speedup_vs_dense']:,.1f}x CPU time"))
+    heads = {(r["grid"], r["head"]): r for r in data.get("heads", [])}
+    t = heads.get(("64x7x7", "operator=transformer (1 layer, tag)"))
+    if t:
+        out.append(goal("a head with one TransformerConv layer on tag <= 1.5x the released head "
+                        "(64x7x7)", t["x_released"] <= 1.5,
+                        f"{t['x_released']:.2f}x wall, {t['cpu_x_released']:.2f}x CPU time"))
+    return out
+
+
+def attention_section(data: dict, path: Path) -> str:
+    """bench_attention.py: operators, attention alone, encoder and heads, fwd+bwd."""
+    text = [f"## {data['benchmark']}: {path.name} (bench_attention.py)\n",
+            provenance(data, path),
+            f"- settings: {data.get('settings')}",
+            "- `cpu_ms`: the process's CPU time per call (one thread), which other jobs on the "
+            "shared machine inflate far less than wall time (`median_ms`); ratios are given "
+            "for both.\n",
+            "\n".join(attention_goals(data)) + "\n"]
+    columns = {
+        "operators": ["operator", "grid", "median_ms", "cpu_ms", "x_appnp_structured",
+                      "cpu_x_appnp_structured", "peak_mb", "peak_mb_per_clip", "saved_mb"],
+        "attention": ["grid", "topology", "method", "edges_per_clip", "keys_per_query",
+                      "median_ms", "cpu_ms", "speedup_vs_dense", "cpu_speedup_vs_dense",
+                      "peak_mb"],
+        "scaling": ["topology", "method", "grid", "B", "tokens", "cpu_ms", "us_per_token_cpu",
+                    "median_ms", "peak_mb"],
+        "encoder": ["grid", "topology", "method", "median_ms", "cpu_ms", "speedup_vs_dense",
+                    "cpu_speedup_vs_dense", "peak_mb"],
+        "heads": ["grid", "head", "median_ms", "cpu_ms", "x_released", "cpu_x_released",
+                  "peak_mb", "saved_mb"],
+    }
+    for key, cols in columns.items():
+        if data.get(key):
+            text += [f"\n### {key}\n", table(data[key], cols)]
+    return "\n".join(text)
+
+
 SECTIONS = {"propagation": propagation_section, "head": head_section, "gpu_check": gpu_section,
-            "graph_heads": graph_heads_section}
+            "graph_heads": graph_heads_section,
+            "Graph attention whose cost follows the edges (issue 28)": attention_section}
 
 
 def main(argv=None) -> int:

@@ -82,3 +82,16 @@ def test_cuda_request_without_cuda_is_a_clear_error(capsys):
     with pytest.raises(SystemExit):
         gpu_check.main([])
     assert "CUDA is not available here; use --cpu --quick" in capsys.readouterr().err
+
+
+def test_every_graph_head_is_timed_in_every_precision():
+    rows = gpu_check.check_graph_heads(dict(gpu_check.QUICK, repeats=1), CPU)
+    heads = list(gpu_check.GRAPH_HEADS)
+    assert [r["head"] for r in rows] == [h for h in heads for _ in gpu_check.PRECISIONS]
+    by = {(r["head"], r["precision"]): r for r in rows}
+    for r in rows:
+        assert "error" not in r, r
+        assert r.get("median_ms", 0) > 0 or r["note"].startswith("skipped"), r
+    assert by["attention_topology=tag", "fp32"]["attention"] == "structured"  # CPU: no flex
+    assert by["attention_topology=tag, dense", "fp32"]["attention"] == "dense"
+    assert by["released", "fp32"]["attention"] is None

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from tagnet.graphs import TokenGrid, get_topology
 from tagnet.models.positional import build_pos_embed, resolve_pos_embed
 from tagnet.models.readouts import resolve_readout
-from tagnet.propagation import GraphAttentionMask, build_operator
+from tagnet.propagation import GraphTransformerEncoder, build_operator
 
 #: The rows of the paper's Table 4 as head settings (B = backbone only,
 #: TE = Transformer encoder, IF-FC = intra-frame cliques, TAT = time-aligned edges).
@@ -42,7 +42,7 @@ class TAGHead(nn.Module):
           -> input adapter Linear(C_in, C) if C_in != C
           -> + learnable positional encoding e_{t,p}        [SpaceTimePositionalEncoding]
           -> Transformer encoder, num_layers x (MHA + FFN)  [nn.TransformerEncoder]
-             (attention masked to a graph: attention_topology=)  [GraphAttentionMask]
+             (attention masked to a graph: attention_topology=)  [GraphTransformerEncoder]
           -> APPNP over the clip graphs, K steps, alpha     [GraphPropagation]
              (or operator="gatv2" | "rgcn" | "transformer")  [GraphOperator]
           -> mean over the N nodes of each clip             (B, C)   = forward_features
@@ -92,6 +92,11 @@ class TAGHead(nn.Module):
         attention_topology (str or Topology, optional): restrict the encoder's
             self-attention to this topology's edges plus self
             (:mod:`tagnet.propagation.attention`).
+        attention_method (str): how that attention is computed: ``"auto"`` (default:
+            the structured block-sparse path, or FlexAttention on CUDA, where exact and
+            cheaper; the dense mask for data-dependent topologies), ``"structured"``,
+            ``"flex"`` or ``"dense"`` (the reference: an ``(N, N)`` mask); the same
+            result up to float rounding, the same parameters.
     """
 
     def __init__(
@@ -120,6 +125,7 @@ class TAGHead(nn.Module):
         operator_layers: int = 1,
         operator_kwargs: dict | None = None,
         attention_topology=None,
+        attention_method: str = "auto",
     ) -> None:
         super().__init__()
         self.grid = TokenGrid.parse(grid)
@@ -131,17 +137,19 @@ class TAGHead(nn.Module):
         self.proj = nn.Linear(in_channels, dim) if in_channels != dim else nn.Identity()
         self.pos_embed = build_pos_embed(pos_embed, self.grid, dim, pos_init_std)
         self.encoder = None
+        if attention_topology is not None and num_layers == 0:
+            raise ValueError("attention_topology restricts the encoder's attention, but "
+                             "num_layers=0 removes the encoder; drop one of them")
         if num_layers > 0:
             layer = nn.TransformerEncoderLayer(
                 dim, num_heads, dim_feedforward=ffn_dim, dropout=dropout, activation="relu",
                 batch_first=True, norm_first=norm_first)
-            self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
-        self.attention_mask = None
-        if attention_topology is not None:
-            if self.encoder is None:
-                raise ValueError("attention_topology restricts the encoder's attention, but "
-                                 "num_layers=0 removes the encoder; drop one of them")
-            self.attention_mask = GraphAttentionMask(attention_topology, self.grid, num_heads)
+            if attention_topology is None:
+                self.encoder = nn.TransformerEncoder(layer, num_layers,
+                                                     enable_nested_tensor=False)
+            else:  # the same layers and state-dict keys; attention follows the topology
+                self.encoder = GraphTransformerEncoder(layer, num_layers, attention_topology,
+                                                       self.grid, method=attention_method)
         topology = get_topology(topology)
         if operator != "appnp" and (edge_weights is not None or learn_edge_weights):
             raise ValueError(f"edge_weights and learn_edge_weights belong to APPNP; operator "
@@ -172,6 +180,11 @@ class TAGHead(nn.Module):
     def topology(self):
         return self._topology
 
+    @property
+    def attention_mask(self):
+        """The encoder's :class:`~tagnet.propagation.GraphAttentionMask` (``None``: global)."""
+        return getattr(self.encoder, "mask", None)
+
     def tokenize(self, x: Tensor) -> Tensor:
         """``(B, C, T, H, W)`` feature map (or ``(B, N, C)`` tokens) -> ``(B, N, C_in)``."""
         if x.dim() == 5:
@@ -197,10 +210,7 @@ class TAGHead(nn.Module):
         if self.pos_embed is not None:
             x = self.pos_embed(x)
         if self.encoder is not None:
-            if self.attention_mask is None:
-                x = self.encoder(x)
-            else:
-                x = self.encoder(x, mask=self.attention_mask(x, self.grid), is_causal=False)
+            x = self.encoder(x)
         if self.propagation is not None:
             x = self.propagation(x, self.grid)
         if self.operator is not None:

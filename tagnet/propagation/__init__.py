@@ -9,10 +9,16 @@ module             holds
 ``graph_cache``    normalised batched clip graphs, built once per key and reused
 ``operators``      the operator registry; GATv2, R-GCN, graph Transformer layers
 ``attention``      encoder attention masked by a topology (``attention_topology=``)
+``sparse_attention`` that attention at a cost that follows the edges (plans, FlexAttention)
+``gatv2``          GATv2 in edge chunks, recomputed in backward
 =================  ===========================================================
 """
 from tagnet.propagation.appnp import GraphPropagation, appnp_dense_reference
-from tagnet.propagation.attention import GraphAttentionMask, allowed_pairs
+from tagnet.propagation.attention import (
+    GraphAttentionMask,
+    GraphTransformerEncoder,
+    allowed_pairs,
+)
 from tagnet.propagation.functional import METHODS, check_method, propagate, resolve_method
 from tagnet.propagation.operators import (
     OPERATORS,
@@ -21,9 +27,18 @@ from tagnet.propagation.operators import (
     list_operators,
     register_operator,
 )
+from tagnet.propagation.sparse_attention import (
+    ATTENTION_METHODS,
+    AttentionPlan,
+    attention_plan,
+    resolve_attention,
+    sparse_attention,
+)
 from tagnet.propagation.structured import structured_appnp, supports_structured
 
 __all__ = ["GraphPropagation", "appnp_dense_reference", "propagate", "METHODS", "check_method",
            "resolve_method", "structured_appnp", "supports_structured", "OPERATORS",
            "GraphOperator", "build_operator", "list_operators", "register_operator",
-           "GraphAttentionMask", "allowed_pairs"]
+           "GraphAttentionMask", "GraphTransformerEncoder", "allowed_pairs",
+           "AttentionPlan", "attention_plan", "sparse_attention", "resolve_attention",
+           "ATTENTION_METHODS"]

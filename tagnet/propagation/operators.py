@@ -23,6 +23,18 @@ operator      :math:`\mathrm{Conv}` (PyG layer)                                 
                                                                                 as ``edge_attr``
 ============  ================================================================  =================
 
+The attention layers run by exact fast paths by default (``method="auto"``), the
+PyG layer kept as the reference (``method="pyg"``):
+
+* ``transformer`` on a static topology:
+  :func:`~tagnet.propagation.sparse_attention.sparse_attention` over the topology's
+  :class:`~tagnet.propagation.sparse_attention.AttentionPlan` (frame
+  blocks plus gathered neighbours, one softmax over each node's edges), on the
+  ``(B, N, C)`` tokens, without building the batched edge list; data-dependent
+  topologies run PyG.
+* ``gatv2``: :func:`~tagnet.propagation.gatv2.gatv2_chunked`, the same layer in edge
+  chunks with recomputation in backward (no :math:`E \times C` activation is kept).
+
 ``"appnp"`` (the released operator, with its structured fast path) is built by
 :func:`build_operator` as a :class:`~tagnet.propagation.GraphPropagation`.
 
@@ -49,11 +61,16 @@ node features to ``(N, C)``:
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
 
-from tagnet.graphs import Registry, TokenGrid, batch_graphs, get_topology
+from tagnet.graphs import Registry, TokenGrid, batch_graphs, get_topology, tile_edges
+from tagnet.graphs.batching import edge_template
+from tagnet.graphs.caching import is_tracing
+from tagnet.graphs.topology import check_edge_budget
 
 #: Layer builders ``fn(dim, num_edge_types, **kwargs) -> module(x, edge_index, edge_type)``.
 OPERATORS: Registry[Callable[..., nn.Module]] = Registry("operator")
@@ -95,6 +112,16 @@ class _TypedEdgeAttention(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
         return self.conv(x, edge_index, edge_attr=self.type_embed(edge_type))
 
+    def extra_repr(self) -> str:
+        return f"method={self.method!r}"
+
+
+def _check_method(name: str, method: str, methods: tuple[str, ...]) -> str:
+    if method not in methods:
+        raise ValueError(f"operator {name!r} method {method!r} is unknown; known: "
+                         f"{', '.join(methods)}")
+    return method
+
 
 @register_operator("gatv2")
 class TypedGATv2(_TypedEdgeAttention):
@@ -114,18 +141,56 @@ class TypedGATv2(_TypedEdgeAttention):
         num_edge_types (int): edge types of the topology.
         heads (int): attention heads (4); each has ``dim // heads`` channels.
         edge_dim (int): width of the type embedding (16).
+        method (str): ``"auto"`` (default: ``"chunked"`` when the edges and self loops
+            do not fit one chunk, else PyG's layer, faster on small graphs; PyG's layer
+            while ``torch.export`` traces, and the chunked path runs eagerly inside
+            ``torch.compile``), ``"chunked"`` (:func:`~tagnet.propagation.gatv2.gatv2_chunked`:
+            edge chunks, recomputed in backward) or ``"pyg"`` (the reference).
+        chunk_size (int, optional): edges per chunk (default: 16 MB temporaries).
     """
 
-    def __init__(self, dim: int, num_edge_types: int, heads: int = 4, edge_dim: int = 16) -> None:
+    METHODS = ("auto", "chunked", "pyg")
+
+    def __init__(self, dim: int, num_edge_types: int, heads: int = 4, edge_dim: int = 16,
+                 method: str = "auto", chunk_size: int | None = None) -> None:
         from torch_geometric.nn import GATv2Conv
 
         super().__init__("gatv2", GATv2Conv, dim, num_edge_types, heads, edge_dim)
+        self.method = _check_method("gatv2", method, self.METHODS)
+        self.chunk_size = chunk_size
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
+        from tagnet.propagation.gatv2 import chunk_edges, gatv2_chunked
+
+        compiling = torch.compiler.is_dynamo_compiling() and not torch.compiler.is_exporting()
+        if self.method == "auto":
+            one_chunk = edge_index.size(1) + x.size(0) <= chunk_edges(
+                x.size(1), x.element_size(), self.chunk_size)
+            if one_chunk or (is_tracing(x) and not compiling):  # small: PyG's is faster
+                return super().forward(x, edge_index, edge_type)
+        if self.method == "pyg":
+            return super().forward(x, edge_index, edge_type)
+        if is_tracing(x) and not compiling:
+            raise ValueError("gatv2 method 'chunked' cannot be exported or traced (a Python loop "
+                             "over edge chunks); use method='auto' (PyG's layer while tracing, "
+                             "the same values) or 'pyg'")
+        run = _eager_gatv2 if compiling else gatv2_chunked  # torch.compile: a graph break
+        return run(self.conv, x, edge_index, edge_type, self.type_embed.weight, self.chunk_size)
 
     @staticmethod
     def message_macs(num_nodes: int, num_edges: int, dim: int) -> int:
         """Per-edge multiply-adds the FLOP counter misses: logits and the weighted sum
         over ``E + N`` edges (self loops added)."""
         return 2 * (num_edges + num_nodes) * dim
+
+
+def _gatv2_eager(*args):
+    from tagnet.propagation.gatv2 import gatv2_chunked
+
+    return gatv2_chunked(*args)
+
+
+_eager_gatv2 = torch.compiler.disable(_gatv2_eager)  # a graph break: chunks run eagerly
 
 
 @register_operator("rgcn")
@@ -172,17 +237,59 @@ class TypedTransformer(_TypedEdgeAttention):
         \alpha^k_{ij} = \mathrm{softmax}_j \frac{(W^k_3 h_i)^\top (W^k_4 h_j + W^k_e e_{\tau_{ij}})}
         {\sqrt{d}}.
 
+    On a static topology the default computes exactly this from the tokens
+    ``(B, N, C)`` and the topology's typed
+    :class:`~tagnet.propagation.sparse_attention.AttentionPlan`
+    (:meth:`forward_grid`): :math:`q_i^\top W^k_e e_\tau` is a per-node, per-type
+    bias and :math:`\sum_j \alpha_{ij} W^k_e e_{\tau_{ij}}` a per-type sum of the
+    weights, so no per-edge tensor of width :math:`C` is formed.
+
     Args:
         dim (int): channels in and out.
         num_edge_types (int): edge types of the topology.
         heads (int): attention heads (4); each has ``d = dim // heads`` channels.
         edge_dim (int): width of the type embedding (16).
+        method (str): ``"auto"`` (default: ``"structured"`` on static topologies,
+            else ``"pyg"``), ``"structured"`` or ``"pyg"`` (the reference).
     """
 
-    def __init__(self, dim: int, num_edge_types: int, heads: int = 4, edge_dim: int = 16) -> None:
+    METHODS = ("auto", "structured", "pyg")
+
+    def __init__(self, dim: int, num_edge_types: int, heads: int = 4, edge_dim: int = 16,
+                 method: str = "auto") -> None:
         from torch_geometric.nn import TransformerConv
 
         super().__init__("transformer", TransformerConv, dim, num_edge_types, heads, edge_dim)
+        self.method = _check_method("transformer", method, self.METHODS)
+
+    def runs_on_grid(self, topology) -> bool:
+        """True when :meth:`forward_grid` runs for ``topology`` (raises if asked and it cannot)."""
+        topology = get_topology(topology)
+        if self.method == "structured" and topology.dynamic:
+            raise ValueError(f"operator 'transformer' method 'structured' needs a static "
+                             f"topology; {topology.name!r} has data-dependent edges: use "
+                             "'auto' (PyG for it) or 'pyg'")
+        return self.method != "pyg" and not topology.dynamic and not self.conv.beta \
+            and self.conv.root_weight and self.conv.concat
+
+    def forward_grid(self, x: Tensor, grid: TokenGrid, topology) -> Tensor:
+        """The layer on tokens ``(B, N, C)`` of ``grid`` over a static ``topology``."""
+        from tagnet.propagation.sparse_attention import attention_plan, sparse_attention
+
+        conv, (B, N, _) = self.conv, x.shape
+        H, d = conv.heads, conv.out_channels
+
+        def heads(lin):
+            return lin(x).view(B, N, H, d).transpose(1, 2)  # (B, H, N, d)
+
+        plan = attention_plan(grid, topology, "typed", x.device)
+        types = self.type_embed.weight[:plan.num_types]  # a layer may hold unused extra types
+        edge = conv.lin_edge(types).view(-1, H, d).transpose(0, 1)  # (H, K, d)
+        p = conv.dropout if self.training else 0.0
+        out = sparse_attention(heads(conv.lin_query), heads(conv.lin_key), heads(conv.lin_value),
+                               plan, scale=1.0 / math.sqrt(d), dropout_p=p, type_key=edge,
+                               type_value=edge)
+        return out.transpose(1, 2).reshape(B, N, H * d) + conv.lin_skip(x)
 
     @staticmethod
     def message_macs(num_nodes: int, num_edges: int, dim: int) -> int:
@@ -241,21 +348,40 @@ class GraphOperator(nn.Module):
 
     def forward(self, x: Tensor, grid: TokenGrid) -> Tensor:
         B, N, C = x.shape
-        graph = batch_graphs(x, grid, self.topology)
-        h, edge_index, edge_type = graph.x, graph.edge_index, graph.edge_type
+        if all(getattr(layer, "runs_on_grid", _no)(self.topology) for layer in self.layers):
+            h = x  # every layer computes from the grid: no batched edge list needed
+            for layer, norm in zip(self.layers, self.norms, strict=True):
+                h = norm(h + self.dropout(layer.forward_grid(h, grid, self.topology).relu()))
+            return h
+        if self.topology.dynamic:
+            graph = batch_graphs(x, grid, self.topology)
+            h, edge_index, edge_type = graph.x, graph.edge_index, graph.edge_type
+        else:  # batch_graphs' edges without a PyG Batch (which torch.compile cannot trace)
+            ei, et = edge_template(grid, self.topology, x.device)
+            check_edge_budget(ei.size(1) * B, f"{B} clips of topology {self.topology.name!r} "
+                                              f"on grid {grid}")
+            h, edge_index, edge_type = x.reshape(B * N, C), tile_edges(ei, N, B), et.repeat(B)
         for layer, norm in zip(self.layers, self.norms, strict=True):
             h = norm(h + self.dropout(layer(h, edge_index, edge_type).relu()))
         return h.view(B, N, C)
 
     def message_macs(self, num_nodes: int, num_edges: int) -> int:
         """Multiply-adds of the message passing itself (gathers, attention logits, weighted
-        sums) that a FLOP counter does not see; the layers' matmuls it does see."""
+        sums) that a FLOP counter does not see; the layers' matmuls it does see. Layers that
+        run on the grid (``transformer``'s structured path) compute their logits and sums as
+        matrix products the counter sees (all but the few gathered neighbour dot products)."""
+        if getattr(self.layers[0], "runs_on_grid", _no)(self.topology):
+            return 0
         count = getattr(type(self.layers[0]), "message_macs", None)
         return 0 if count is None else len(self.layers) * count(num_nodes, num_edges, self.dim)
 
     def extra_repr(self) -> str:
         return f"operator={self.name!r}, topology={self.topology.name!r}, dim={self.dim}, " \
                f"num_layers={len(self.layers)}"
+
+
+def _no(topology) -> bool:
+    return False
 
 
 def _check_options(operator: str, builder, kwargs: dict) -> None:
