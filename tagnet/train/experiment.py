@@ -58,6 +58,7 @@ def _comparable(d: dict) -> dict:
     d = yaml.safe_load(yaml.safe_dump(Config.from_dict(d).to_dict()))  # tuples -> lists
     for section, key in _COSMETIC:
         d.get(section, {}).pop(key, None)
+    d.pop("output_dir", None)  # a sweep folder that was moved holds the same runs
     return d
 
 
@@ -81,7 +82,8 @@ def run_variant(base: Config, variant: Variant, seed: int, output: Path,
             raise ValueError(f"'{output}' holds a run with another config; choose another "
                              "output folder, or start afresh (tagnet ablate --fresh)")
         if (output / "record.json").is_file():
-            return {**json.loads((output / "record.json").read_text()), "reused": True}
+            return {**json.loads((output / "record.json").read_text()), "reused": True,
+                    "run_dir": str(output)}
         if (output / "last.pth").is_file():
             resume = output / "last.pth"
     (output / "record.json").unlink(missing_ok=True)  # stale once this run starts

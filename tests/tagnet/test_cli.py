@@ -212,6 +212,14 @@ def test_ablate_reuses_finished_runs_and_resumes_unfinished_ones(synth, tmp_path
     assert "holds a run with another config" in capsys.readouterr().err
     assert main(["ablate", "--fresh", *args[1:]]) == 0  # --fresh retrains
     assert (run / "last.pth").stat().st_mtime_ns != stamp and not record()["resumed"]
+    # a sweep folder moved elsewhere holds the same runs: reused, with their new place
+    moved = tmp_path.parent / (tmp_path.name + "_moved")
+    tmp_path.rename(moved)
+    stamp = (moved / "B" / "seed0" / "last.pth").stat().st_mtime_ns
+    assert main([str(moved) if a == str(tmp_path) else a for a in args]) == 0
+    moved_record = json.loads((moved / "ablation.json").read_text())["records"][0]
+    assert moved_record["reused"] and moved_record["run_dir"] == str(moved / "B" / "seed0")
+    assert (moved / "B" / "seed0" / "last.pth").stat().st_mtime_ns == stamp
 
 
 def test_ablate_one_seed_with_intervals_says_why(capsys):
