@@ -125,7 +125,9 @@ def cross_table(results: dict[str, dict]) -> tuple[str, list[dict]]:
     summaries = [row for result in results.values() for row in result["summary"]]
     all_unknown = all(len(r.get("convergence_unknown_seeds", ())) == len(r["seeds"])
                       for r in summaries)  # older runs: one note, no marks
-    header = ["head", "no graph (`none`; `global` for the mask)", *TOPOLOGIES[1:], "params"]
+    ran = {row["variant"].split(" ", 1)[1] for row in summaries}
+    columns = [t for t in TOPOLOGIES[1:] if t in ran]  # the topologies some head ran
+    header = ["head", "no graph (`none`; `global` for the mask)", *columns, "params"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     not_converged, unknown = [], []
     for name, result in results.items():
@@ -137,7 +139,7 @@ def cross_table(results: dict[str, dict]) -> tuple[str, list[dict]]:
             return cell(row, found.get((name, row["variant"])), unknown=not all_unknown)
 
         cells = [LABELS[name], at(ref)]
-        cells += [at(t) if t in rows else "not run" for t in TOPOLOGIES[1:]]
+        cells += [at(t) if t in rows else "not run" for t in columns]
         cells.append(f"{rows[ref].get('parameters') or 0:,}")
         if name == "attention_topology" and "none" in rows:
             cells[0] += f" (self only: {at('none')})"
@@ -182,6 +184,9 @@ def main(argv=None) -> None:
                         "cross: readout x operator; all: both)")
     parser.add_argument("--seeds", nargs="+", help="training seeds (default: the config's "
                         "train.sweep_seeds, 0-9 on the headroom configs)")
+    parser.add_argument("--topologies", nargs="+", help="run only these of each head's "
+                        f"topologies (default: all: {', '.join(TOPOLOGIES)}; the attention "
+                        "mask keeps its reference `global`)")
     parser.add_argument("--config", default="headroom")
     parser.add_argument("--out", default=str(Path(__file__).with_name("graph_heads.json")))
     args = parser.parse_args(argv)
@@ -193,6 +198,8 @@ def main(argv=None) -> None:
     results = {}
     for name in dict.fromkeys(heads):
         folder, sweep, values, reference, overrides = HEADS[name]
+        if args.topologies:
+            values = [v for v in values if v in args.topologies or v == "global"]
         code = tagnet(["ablate", "--config", args.config, "--sweep", sweep, "--values", *values,
                        "--reference", reference, "--no-noise-floor", "--quiet",
                        "-o", str(root / folder), *overrides, *args.overrides,
