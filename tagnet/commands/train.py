@@ -125,8 +125,11 @@ def run(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     best = result["best"] or {}
+    value = best.get("value")
+    shown = f"{100 * value:.2f}" if best.get("metric") in ("top1", "mca") and value is not None \
+        else (f"{value:.4f}" if isinstance(value, float) else value)
     print(f"run folder: {safe_path(result['run_dir'])}  (best epoch {best.get('epoch')}, "
-          f"{best.get('metric')} {best.get('value')})")
+          f"{best.get('metric')} {shown})")
     if "test" in result:
         print(f"test ({cfg.data.test_split}): {format_metrics(result['test'], cfg.eval.topk)}")
     return 0

@@ -95,6 +95,10 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         if t.compile:  # checkpoints and evaluation keep using the eager self.model
+            if self.device.type == "cpu":
+                self.logger.info("train.compile=true on the CPU: the first epoch compiles "
+                                 "(minutes) and later steps were not faster in our measure "
+                                 "(docs/performance.md); leave it off on the CPU")
             self.net = torch.compile(self.net)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=t.label_smoothing, reduction="sum")
         self.train_data = SeededDataset(train_set, cfg.seed)

@@ -51,6 +51,20 @@ def trained(synth, tmp_path_factory):
     return run
 
 
+def test_train_prints_rounded_metrics_and_says_what_compile_costs_on_the_cpu(
+        synth, tmp_path, capsys, monkeypatch):
+    import re
+
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda m: compiled.append(m) or m)  # not minutes
+    assert main(["train", "--config", "demo", "--output-dir", str(tmp_path / "r"),
+                 f"data.root={synth.root}", *TINY, "train.compile=true"]) == 0
+    out = capsys.readouterr().out
+    assert compiled and re.search(r"\(best epoch \d+, top1 \d+\.\d\d\)", out), out
+    assert "train.compile=true on the CPU: the first epoch compiles" in \
+        (tmp_path / "r" / "log.jsonl").read_text()
+
+
 def test_train_writes_a_complete_run_folder(trained):
     for name in ("config.yaml", "log.jsonl", "last.pth", "best.pth", "test/metrics.json",
                  "test/per_class.csv", "test/predictions.csv", "test/confusion.png"):
