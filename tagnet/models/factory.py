@@ -76,24 +76,16 @@ def build_tagnet(
     if ablation is not None:
         if ablation not in ABLATIONS:
             raise ValueError(f"ablation {ablation!r} is unknown; known: {', '.join(ABLATIONS)}")
-        for key, value in ABLATIONS[ablation].items():
-            if key in head_kwargs and head_kwargs[key] != value:
-                raise ValueError(
-                    f"ablation {ablation!r} sets {key}={value!r}, which conflicts with "
-                    f"{key}={head_kwargs[key]!r}; drop one of them"
-                )
-        head_kwargs = {**head_kwargs, **ABLATIONS[ablation]}
+        head_kwargs = _with_fixed(f"ablation {ablation!r}", ABLATIONS[ablation], head_kwargs,
+                                  "drop one of them")
     if graph_only:
         if ablation is not None:
             raise ValueError(f"graph_only=True and ablation={ablation!r} both set the head; the "
                              "rows of Table 4 are heads with a global encoder: drop one")
-        for key, value in GRAPH_ONLY.items():
-            if key in head_kwargs and head_kwargs[key] != value and not (
-                    key == "pos_embed" and head_kwargs[key] in (False, "none")) and not (
-                    key == "attention_topology" and head_kwargs[key] == "none"):
-                raise ValueError(f"graph_only=True sets {key}={value!r}, which conflicts with "
-                                 f"{key}={head_kwargs[key]!r}; drop one of them")
-        head_kwargs = {**GRAPH_ONLY, **head_kwargs}
+        # no positional code and no encoder attention at all are graph-only too
+        head_kwargs = _with_fixed("graph_only=True", GRAPH_ONLY, head_kwargs, "drop one of them",
+                                  also={"pos_embed": (False, "none"),
+                                        "attention_topology": ("none",)})
         check_graph_only(head_kwargs)
     trunk = create_backbone(backbone, weights=backbone_weights, **(backbone_kwargs or {}))
     freeze_backbone(trunk, freeze)
@@ -102,6 +94,18 @@ def build_tagnet(
         head_kwargs["embed_dim"] = HEAD_WIDTH
     head = TAGHead(grid, num_classes, in_channels=trunk.out_channels, **head_kwargs)
     return TAGNet(trunk, head, num_frames=num_frames, img_size=img_size)
+
+
+def _with_fixed(source: str, fixed: dict, given: dict, hint: str, *, also: dict | None = None,
+                what_it_is: str = "") -> dict:
+    """``given`` completed with the values ``source`` fixes; a given value that contradicts one
+    (other than the alternatives ``also[key]`` allows) raises, naming both and ``hint``."""
+    also = also or {}
+    for key, value in fixed.items():
+        if key in given and given[key] != value and given[key] not in also.get(key, ()):
+            raise ValueError(f"{source} sets {key}={value!r}{what_it_is}, which conflicts with "
+                             f"{key}={given[key]!r}; {hint}")
+    return {**fixed, **given}
 
 
 def _builder(arch: str) -> Callable[..., nn.Module]:
@@ -157,12 +161,8 @@ def create_model(arch: str, *, preset: str | None = None, weights: str | Path | 
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"preset {preset!r} is unknown; known: {', '.join(PRESETS)}")
-        for key, value in PRESETS[preset].items():
-            if key in overrides and overrides[key] != value:
-                raise ValueError(
-                    f"preset {preset!r} sets {key}={value!r} (the released configuration), "
-                    f"which conflicts with {key}={overrides[key]!r}; drop the preset to change it"
-                )
+        _with_fixed(f"preset {preset!r}", PRESETS[preset], overrides,
+                    "drop the preset to change it", what_it_is=" (the released configuration)")
         values = PRESETS[preset]
         if not arch.startswith("tag_"):  # e.g. ATR models have no TAG-Head FFN
             values = {k: v for k, v in values.items() if k not in HEAD_PRESET_KEYS}

@@ -3,9 +3,10 @@
 invariances of a head in which the clip graph is the only path across time."""
 import pytest
 import torch
+from test_graph_heads import C, make_head  # the same folder: pytest puts it on sys.path
+from test_graph_heads import tokens as graph_heads_tokens
 
 import tagnet
-from tagnet import TAGHead
 from tagnet.config import load_config
 from tagnet.graphs import TokenGrid
 from tagnet.models.positional import (
@@ -16,20 +17,17 @@ from tagnet.models.positional import (
 from tagnet.train.sweeps import equal_edge_types, sweep_variants
 
 GRID = TokenGrid(4, 2, 3)  # non-square, 4 frames
-C = 16
 OPERATORS = ["appnp", "gatv2", "rgcn", "transformer"]
 READOUTS = ["mean", "max", "attention", "frame_temporal"]
 CONTROLS = ["tag", "none", "random_typed:tag", "tag_dense", "random_temporal:tag"]
 
 
 def head(seed=0, grid=GRID, **kw):
-    torch.manual_seed(seed)
-    kw = {"num_layers": 1, "num_heads": 2, "ffn_dim": 32, "dropout": 0.0, **kw}
-    return TAGHead(grid, num_classes=5, in_channels=C, **kw).eval()
+    return make_head(grid, seed, **kw)
 
 
 def tokens(B=3, grid=GRID, seed=1):
-    return torch.randn(B, grid.num_nodes, C, generator=torch.Generator().manual_seed(seed))
+    return graph_heads_tokens(B, grid, seed)
 
 
 def same_state(a, b):
