@@ -145,6 +145,9 @@ def _print_tables(s: dict, curves) -> None:
     p(f"mean pooling after APPNP weighs frames by {[round(v, 5) for v in pool['per_frame']]} "
       f"(1 = uniform; node range {pool['min']:.5f}..{pool['max']:.5f})")
     p(_mean_readout_line(s["mean_readout"]))
+    if "time_symmetry" in s:
+        p("time symmetry (graph-only heads, tagnet.graphs.time_symmetry): "
+          + s["time_symmetry"]["describe"])
     if curves is not None:
         p("over-smoothing (energy relative to input / mean pairwise cosine):")
         p(f"  {'K':>4}  " + "  ".join(f"{'alpha=' + format(al, 'g'):>20}" for al in curves.alphas))
@@ -213,6 +216,13 @@ def run(args: argparse.Namespace) -> int:
                             edge_weights=args.edge_weights)
     except MemoryError as exc:  # the edge memory budget of tagnet.graphs, or a real one
         raise ValueError(str(exc) or f"out of memory on grid {grid}; use a smaller grid") from exc
+    if not topology.dynamic:
+        from tagnet.graphs import time_symmetry
+
+        sym = time_symmetry(topology, grid)
+        summary["time_symmetry"] = {"crosses_frames": sym.crosses_frames,
+                                    "reversal_invariant": sym.reversal_invariant,
+                                    "describe": sym.describe()}
     curves = None
     if 2 <= grid.num_nodes <= 20000:  # one node has no pairs to smooth
         x = tokens if tokens is not None else _tokens(args, grid)

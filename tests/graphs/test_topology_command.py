@@ -77,6 +77,21 @@ def test_the_verdict_says_how_large_a_reweighting_is(capsys):
     assert "by up to 50% (w within 1 +- 0.5)" in eq.describe()
 
 
+@pytest.mark.parametrize("name,said", [
+    ("intra_frame", "has no edge between frames: a graph-only head on it is blind to the order"),
+    ("tag", "maps onto itself when time is reversed: a graph-only head on it cannot tell a clip "
+            "from its time reverse"),
+    ("tag_directed", "joins frames and is not symmetric in time: a graph-only head on it can "
+                     "see order and direction"),
+])
+def test_the_table_says_what_a_graph_only_head_on_the_topology_can_see(capsys, name, said):
+    code, out, _ = run(capsys, name, "--grid", "4x2x2")
+    line = next(ln for ln in out.splitlines() if ln.startswith("time symmetry"))
+    assert code == 0 and said in line
+    code, out, _ = run(capsys, name, "--grid", "4x2x2", "--json")
+    assert json.loads(out)["time_symmetry"]["reversal_invariant"] == (name != "tag_directed")
+
+
 def test_import_works_for_every_form_of_the_command(capsys, user_module):
     user_module("cmd_topos", USER)
     code, out, _ = run(capsys, "--list", "--import", "cmd_topos")
