@@ -19,7 +19,7 @@ from tagnet.train.sweeps import equal_edge_types, sweep_variants
 GRID = TokenGrid(4, 2, 3)  # non-square, 4 frames
 OPERATORS = ["appnp", "gatv2", "rgcn", "transformer"]
 READOUTS = ["mean", "max", "attention", "frame_temporal"]
-CONTROLS = ["tag", "none", "random_typed:tag", "tag_dense", "random_temporal:tag"]
+CONTROLS = ["tag", "none", "random", "random_typed:tag", "tag_dense", "random_temporal:tag"]
 
 
 def head(seed=0, grid=GRID, **kw):
