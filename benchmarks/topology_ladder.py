@@ -14,6 +14,8 @@ Holm over the table).
     paths        headroom        GATv2, max                   LADDER                      10
     sites        sitesynth       GATv2, max                   LADDER                      10
     camera       headroom_pan    GATv2, max                   tag, tag_aligned            10
+    sites_local  sitesynth       GATv2, max, no attention     LOCAL (reference            10
+                                 between tokens                tag_directed)
     paths_rgcn   headroom        R-GCN, max                   intra_frame, tag,            5
     ...          (and sitesynth; TransformerConv + max; GATv2 + attention readout)  tag_directed
 
@@ -21,6 +23,13 @@ LADDER: intra_frame (no temporal edges), tag (undirected, the paper's), tag_dire
 (forward / backward typed), tag_window:2 (undirected, 2 frames), random_temporal:tag (the
 same temporal edge count per type, rewired between neighbouring frames), tag_dense (every
 site of the neighbouring frames).
+
+LOCAL: the same-site question without the encoder's help. With attention inside each frame
+every token already summarises its whole frame before the graph, so any link between two
+frames can compare a site with itself; with ``attention_topology=none`` (each token attends
+to itself only) a token knows its own site, and only a time-aligned link brings it the same
+site of the next frame: tag_directed against its control at equal typing
+random_temporal:tag_directed, and tag, random_temporal:tag, tag_dense.
 
 Example:
     python benchmarks/topology_ladder.py --root runs/ladder                 # everything
@@ -42,6 +51,8 @@ LADDER = ("intra_frame", "tag", "tag_directed", "tag_window:2", "random_temporal
           "tag_dense")
 THREE = ("intra_frame", "tag", "tag_directed")
 FIVE = ["--seeds", "0", "1", "2", "3", "4"]
+LOCAL = ("tag_directed", "random_temporal:tag_directed", "tag", "random_temporal:tag",
+         "tag_dense")
 #: name -> (config, topologies, head overrides, extra ablate arguments)
 STUDIES: dict[str, tuple[str, tuple[str, ...], list[str], list[str]]] = {
     "paths": ("headroom", LADDER, ["model.kwargs.operator=gatv2", "model.kwargs.readout=max"], []),
@@ -49,7 +60,11 @@ STUDIES: dict[str, tuple[str, tuple[str, ...], list[str], list[str]]] = {
               []),
     "camera": ("headroom_pan", ("tag", "tag_aligned"),
                ["model.kwargs.operator=gatv2", "model.kwargs.readout=max"], []),
+    "sites_local": ("sitesynth", LOCAL, ["model.kwargs.operator=gatv2", "model.kwargs.readout=max",
+                                         "model.kwargs.attention_topology=none"], []),
 }
+#: the row each study's contrasts are paired with (default: the paper's tag)
+REFERENCES = {"sites_local": "tag_directed"}
 for _bench, _config in (("paths", "headroom"), ("sites", "sitesynth")):
     STUDIES[f"{_bench}_rgcn"] = (_config, THREE, ["model.kwargs.operator=rgcn",
                                                   "model.kwargs.readout=max"], FIVE)
@@ -57,7 +72,7 @@ for _bench, _config in (("paths", "headroom"), ("sites", "sitesynth")):
                                                          "model.kwargs.readout=max"], FIVE)
     STUDIES[f"{_bench}_attention"] = (_config, THREE, ["model.kwargs.operator=gatv2",
                                                        "model.kwargs.readout=attention"], FIVE)
-MAIN = ["paths", "sites", "camera"]
+MAIN = ["paths", "sites", "camera", "sites_local"]
 #: per-run keys kept in the JSON (enough to recompute every interval and p-value)
 RECORD_KEYS = ("variant", "seed", "top1", "within_group_top1", "converged", "converged_epoch",
                "best_epoch", "train_time_s", "parameters")
@@ -87,8 +102,9 @@ def verdicts(result: dict) -> list[dict]:
 def run_study(name: str, root: Path, seeds: list[str] | None, overrides: list[str]) -> dict:
     config, topologies, head, extra = STUDIES[name]
     seed_args = ["--seeds", *seeds] if seeds else extra
+    reference = f"topology {REFERENCES.get(name, 'tag')}"
     code = tagnet(["ablate", "--config", config, "--sweep", "topology", "--values",
-                   *topologies, "--reference", "topology tag", "--no-noise-floor", "--quiet",
+                   *topologies, "--reference", reference, "--no-noise-floor", "--quiet",
                    "-o", str(root / name), *GRAPH_ONLY, *head, *overrides, *seed_args])
     if code:
         raise SystemExit(f"study {name} failed (exit {code}); see above")
@@ -102,8 +118,8 @@ def main(argv=None) -> None:
                         "run)")
     parser.add_argument("--root", default="runs/ladder", help="folder of the sweeps")
     parser.add_argument("--studies", nargs="+", choices=list(STUDIES) + ["main", "all"],
-                        default=["all"], help="studies to run (main: paths, sites, camera; "
-                        "all: every study)")
+                        default=["all"], help="studies to run (main: paths, sites, camera, "
+                        "sites_local; all: every study)")
     parser.add_argument("--seeds", nargs="+", help="training seeds for every study (default: "
                         "the config's train.sweep_seeds, 0-9, and 0-4 for the operator and "
                         "readout studies)")
