@@ -93,7 +93,7 @@ def test_a_run_saved_before_new_config_keys_is_still_reused(tmp_path):
     (run / "config.yaml").write_text(yaml.safe_dump(saved))
     (run / "record.json").write_text(json.dumps({"variant": "B", "seed": 0, "top1": 0.5}))
     assert run_variant(base, variant, 0, run, reuse=True) == \
-        {"variant": "B", "seed": 0, "top1": 0.5, "reused": True}
+        {"variant": "B", "seed": 0, "top1": 0.5, "reused": True, "run_dir": str(run)}
     saved["train"]["lr"] = 1.0                            # another config is still refused
     (run / "config.yaml").write_text(yaml.safe_dump(saved))
     with pytest.raises(ValueError, match="holds a run with another config"):
