@@ -27,6 +27,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from tagnet.eval.plots import save_figure
+
 HELP = ("ATR figures: actionness maps over frames, the learned temporal relation W and the "
         "JS divergence between its rows")
 DESCRIPTION = """\
@@ -65,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tagnet.config import Config
     from tagnet.data import build_dataset
+    from tagnet.datasets.atomic import atomic_path
     from tagnet.distributed import resolve_device
     from tagnet.models.atr import row_js_divergence
     from tagnet.models.atr_models import ATRNet
@@ -100,14 +103,15 @@ def run(args: argparse.Namespace) -> int:
     paths = write_atr_figures(merged, clips, output)
     js = {b: row_js_divergence(r["relation"]).mean(0) for b, r in merged.items()}
     js_mean = {b: off_diagonal_mean(d) for b, d in js.items()}
-    torch.save({"blocks": list(merged),
+    maps = {"blocks": list(merged),
                 "actionness": {b: r["actionness"] for b, r in merged.items()},
                 "relation": {b: r["relation"].mean(0) for b, r in merged.items()},
                 "js": js, "js_mean": js_mean,
                 "labels": torch.tensor([int(item[1]) for item in items]),
                 "paths": [str(item[2].get("path", "")) if len(item) > 2 and
-                          isinstance(item[2], Mapping) else "" for item in items]},
-               output / "maps.pt")
+                          isinstance(item[2], Mapping) else "" for item in items]}
+    with atomic_path(output / "maps.pt") as tmp:  # a failed write keeps the previous file
+        torch.save(maps, tmp)
     print(f"{n} clip(s) of split {split!r}, {len(merged)} ATR block(s): "
           f"{len(paths) - 2} clip figure(s), relation.png, js.png and maps.pt in {output}")
     print("JS divergence between the rows of W (bits, mean over t != u): " + ", ".join(
@@ -190,8 +194,7 @@ def _clip_grid(clip: Tensor, maps: Mapping[str, Tensor], path: Path, cell: int) 
             ax.imshow(frame_at(t, m.size(0)).mean(-1).numpy(), cmap="gray", vmin=0, vmax=1)
             ax.imshow(up[t].numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1)
         axes[r, 0].text(1, 1, block, **label)
-    fig.savefig(path, dpi=cell)
-    return path
+    return save_figure(fig, path, dpi=cell)
 
 
 def _relation_panels(relation: Mapping[str, Tensor], path: Path, side: int = 300,
@@ -219,5 +222,4 @@ def _relation_panels(relation: Mapping[str, Tensor], path: Path, side: int = 300
             for t in range(T):
                 for s in range(T):
                     ax.text(s, t, f"{w[t, s]:.2f}", ha="center", va="center", fontsize=6)
-    fig.savefig(path, dpi=100)
-    return path
+    return save_figure(fig, path, dpi=100)
