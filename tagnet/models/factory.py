@@ -19,7 +19,13 @@ from tagnet.models.head import ABLATIONS, GRAPH_ONLY, TAGHead, check_graph_only
 from tagnet.models.presets import HEAD_PRESET_KEYS, PRESETS
 from tagnet.models.registry import MODELS, load_model_families, register_model
 from tagnet.models.tagnet import TAGNet
-from tagnet.weights import classifier_rows, load_checkpoint, load_state_dict_file, load_weights
+from tagnet.weights import (
+    classifier_rows,
+    load_checkpoint,
+    load_state_dict_file,
+    load_weights,
+    unwrap_state_dict,
+)
 
 _HEAD_OPTIONS = [p for p in inspect.signature(TAGHead).parameters
                  if p not in ("grid", "num_classes", "in_channels")]
@@ -147,8 +153,9 @@ def create_model(arch: str, *, preset: str | None = None, weights: str | Path | 
     overrides = {k: v for k, v in overrides.items() if v is not None}
     state = None
     if weights is not None:
-        state = weights if isinstance(weights, dict) else load_state_dict_file(weights)
-        if "num_classes" not in overrides and (preset is None or preset not in PRESETS):
+        state = unwrap_state_dict(weights, "the state dict") if isinstance(weights, dict) \
+            else load_state_dict_file(weights)
+        if "num_classes" not in overrides and preset is None:  # a preset fixes the classes
             rows = classifier_rows(state)
             if rows is not None:
                 overrides["num_classes"] = rows

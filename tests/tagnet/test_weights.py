@@ -180,6 +180,11 @@ def test_create_model_weights_is_the_two_call_path_in_one(name, reference, tmp_p
     load_weights(two_calls, path)
     with torch.no_grad():
         assert torch.equal(one_call(x), logits) and torch.equal(two_calls(x), logits)
+    if name.endswith(".pth"):  # the same as an in-memory state dict, wrapped or not
+        from_dict = create_model("tag_r2plus1d_tiny", weights=torch.load(path, weights_only=True),
+                                 **TINY).eval()
+        with torch.no_grad():
+            assert torch.equal(from_dict(x), logits)
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
