@@ -15,16 +15,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from _tiny import TINY
 
 from tagnet.cli import describe_error, main
-
-TINY = [  # the 3-class, 8-frame, 32 px benchmark and the ~20k-parameter model of test_cli.py
-    "data.synth={num_classes: 3, clips_per_class: 8, num_frames: 8, size: 32, seed: 0}",
-    "data.num_frames=8", "data.img_size=32", "data.short_side=32",
-    "model.kwargs.backbone_kwargs={widths: [4, 8, 8, 16], stem_mid: 4}",
-    "model.kwargs.ffn_dim=16", "model.kwargs.num_heads=2", "data.holdout_fraction=0.2",
-    "train.batch_size=6", "eval.batch_size=8", "train.progress=false",
-]
 
 PROGRESS = re.compile(r"^\S+: +\d+% .*(it/s|s/it)\]$")  # a progress bar, not a message
 BAD_MODULE = "import tagnet\n\ndef broken(:\n    pass\n"
