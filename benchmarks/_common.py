@@ -226,9 +226,27 @@ def print_table(rows: list[dict], columns: list[str], title: str | None = None) 
     return text
 
 
+#: per-run keys a sweep benchmark keeps in its JSON (enough to recompute every interval and p)
+RECORD_KEYS = ("variant", "seed", "top1", "within_group_top1", "converged", "converged_epoch",
+               "best_epoch", "train_time_s", "parameters")
+
+
+def sweep_entry(result: dict, **extra) -> dict:
+    """What a sweep benchmark commits of one ``tagnet ablate`` result (its ablation.json): the
+    printed table, the per-row summary, Holm's settings and every run's record, trimmed."""
+    return {**extra, "command": result.get("command"), "seeds": result["seeds"],
+            "reference": result.get("reference"), "table": result["table"],
+            "summary": result["summary"], "holm": result.get("holm"),
+            "noise_floor": result.get("noise_floor"), "equivalent": result.get("equivalent"),
+            "records": [{k: r[k] for k in RECORD_KEYS if k in r} for r in result["records"]]}
+
+
 def write_json(path: str | Path, payload: dict) -> Path:
+    """Write ``payload`` atomically: a crash mid-write leaves the previous file whole."""
     path = Path(path)
-    path.write_text(json.dumps(payload, indent=1) + "\n")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1) + "\n")
+    os.replace(tmp, path)
     print(f"\nwrote {path}", flush=True)
     return path
 

@@ -342,6 +342,22 @@ def graph_heads_section(data: dict, path: Path) -> str:
         data.get("table", ""), ""])
 
 
+def sweeps_section(data: dict, path: Path) -> str:
+    """table4.py / topology_ladder.py: one ``tagnet ablate`` table per setting or study, as the
+    sweep printed it, with its command; the per-seed records stay in the JSON."""
+    titles = {"table4": "Table 4 on the benchmarks with headroom",
+              "topology_ladder": "The topology ladder: graph-only heads"}
+    key = "settings" if data["benchmark"] == "table4" else "studies"
+    text = [f"## {titles[data['benchmark']]}: {path.name} ({path.stem}.py)\n",
+            provenance(data, path)]
+    for name, entry in data.get(key, {}).items():
+        seeds = " ".join(map(str, entry.get("seeds", [])))
+        text += [f"\n### {name}: {entry.get('config')}, seeds {seeds}\n",
+                 *([f"`{entry['command']}`\n"] if entry.get("command") else []),
+                 entry.get("table", "_(no table)_"), ""]
+    return "\n".join(text)
+
+
 def _ratio(num: dict | None, den: dict | None, key: str) -> float | None:
     if not num or not den or num.get(key) is None or not den.get(key):
         return None
@@ -417,7 +433,8 @@ def attention_section(data: dict, path: Path) -> str:
 
 
 SECTIONS = {"propagation": propagation_section, "head": head_section, "gpu_check": gpu_section,
-            "graph_heads": graph_heads_section,
+            "graph_heads": graph_heads_section, "table4": sweeps_section,
+            "topology_ladder": sweeps_section,
             "Graph attention whose cost follows the edges (issue 28)": attention_section}
 
 

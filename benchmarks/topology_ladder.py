@@ -42,7 +42,7 @@ import argparse
 import json
 from pathlib import Path
 
-from _common import command_line, machine_info, write_json
+from _common import command_line, machine_info, sweep_entry, write_json
 
 from tagnet.cli import main as tagnet
 
@@ -73,9 +73,6 @@ for _bench, _config in (("paths", "headroom"), ("sites", "sitesynth")):
     STUDIES[f"{_bench}_attention"] = (_config, THREE, ["model.kwargs.operator=gatv2",
                                                        "model.kwargs.readout=attention"], FIVE)
 MAIN = ["paths", "sites", "camera", "sites_local"]
-#: per-run keys kept in the JSON (enough to recompute every interval and p-value)
-RECORD_KEYS = ("variant", "seed", "top1", "within_group_top1", "converged", "converged_epoch",
-               "best_epoch", "train_time_s", "parameters")
 
 
 def verdicts(result: dict) -> list[dict]:
@@ -134,11 +131,8 @@ def main(argv=None) -> None:
     for name in dict.fromkeys(names):
         result = run_study(name, Path(args.root), args.seeds, args.overrides)
         config, topologies, head, _ = STUDIES[name]
-        results[name] = {
-            "config": config, "head": GRAPH_ONLY + head, "topologies": list(topologies),
-            "seeds": result["seeds"], "table": result["table"], "summary": result["summary"],
-            "holm": result.get("holm"), "verdicts": verdicts(result),
-            "records": [{k: r[k] for k in RECORD_KEYS if k in r} for r in result["records"]]}
+        results[name] = sweep_entry(result, config=config, head=GRAPH_ONLY + head,
+                                    topologies=list(topologies), verdicts=verdicts(result))
         done[name] = results[name]  # keep the studies of earlier calls beside this one's
         write_json(out, {"benchmark": "topology_ladder", "command": command_line(),
                          "machine": machine_info("cpu"), "overrides": args.overrides,

@@ -24,6 +24,7 @@ import argparse
 import importlib
 import pkgutil
 import re
+import shlex
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -114,7 +115,11 @@ def _trailing_overrides(sub: argparse.ArgumentParser, args) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(parser, argv)
+    # what a command records as its own command line (an ablation.json, a demo's metrics):
+    # the arguments it was called with, also when called from Python
+    args.command_line = shlex.join(["tagnet", *argv])
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

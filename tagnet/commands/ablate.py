@@ -126,7 +126,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_locked(args: argparse.Namespace, cfg, out) -> int:
-    import sys
     import time
 
     from tagnet.datasets.atomic import atomic_write
@@ -145,7 +144,7 @@ def _run_locked(args: argparse.Namespace, cfg, out) -> int:
                        noise_floor=not args.no_noise_floor and args.sweep != "atr",
                        intervals=not args.no_intervals, reuse=not args.fresh,
                        progress=not args.quiet, jobs=args.jobs)
-    result = {"command": "tagnet " + " ".join(sys.argv[1:]), **result,
+    result = {"command": args.command_line, **result,
               "total_time_s": round(time.time() - start, 1), "config": cfg.to_dict()}
     write_json(result, out / "ablation.json")
     atomic_write(out / "ablation.md", result["table"] + "\n")

@@ -179,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
         rec["folder"] = folder_of[rec["variant"]]
     print("[4/4] report")
     report = write_report(cfg, synth, data, rows, records, equivalent, seeds, out,
-                          time.time() - start, setup)
+                          time.time() - start, setup,
+                          command_line=getattr(args, "command_line", ""))
     print()
     print(report["table"])
     print()
@@ -233,12 +234,11 @@ def twin_deviation(preds, groups) -> dict:
 
 
 def write_report(cfg, synth, data, rows, records: list[dict], equivalent: dict, seeds,
-                 out, total_time: float, setup_time: float = 0.0) -> dict:
+                 out, total_time: float, setup_time: float = 0.0, command_line: str = "") -> dict:
     """``report/``: results.md (table + findings), metrics.json, confusion_*.png, tsne.png,
     curves.png (the first seed's runs)."""
     import platform
     import shutil
-    import sys
     from pathlib import Path
 
     import torch
@@ -284,7 +284,7 @@ def write_report(cfg, synth, data, rows, records: list[dict], equivalent: dict, 
         "equivalent": {k: vars(e) for k, e in equivalent.items()}, "twin_deviation": twins,
         "models": records, "total_time_s": round(total_time, 1),
         "setup_time_s": round(setup_time, 1),
-        "command": "tagnet " + " ".join(sys.argv[1:]) if sys.argv else "",
+        "command": command_line,
         "machine": {"python": platform.python_version(), "torch": str(torch.__version__),
                     "threads": sorted({r.get("threads") for r in records} - {None}),
                     "cpu": platform.processor()},
