@@ -66,6 +66,22 @@ def test_the_printed_table_is_recomputed_from_the_jsons_per_seed_values(tmp_path
     assert "ABOVE ITS CEILING" not in printed
 
 
+def test_no_ceiling_column_where_no_row_has_a_ceiling(tmp_path, capsys):
+    # under camera motion no twin is exact, so no row is bounded by construction: the table
+    # has no ceiling column and no empty ceiling note (it had 'ceiling: ...: .' before)
+    out = tmp_path / "pan"
+    assert main(["ablate", "--config", "headroom_pan", "--values", "B", "B+TE",
+                 "--no-noise-floor", "--seeds", "0", "1", "--quiet", "-o", str(out),
+                 f"data.root={tmp_path / 'data'}", *TINY]) == 0
+    printed = capsys.readouterr().out
+    header = next(x for x in printed.splitlines() if x.startswith("| configuration"))
+    assert [c.strip() for c in header.strip("| ").split(" | ")][:3] == \
+        ["configuration", "top-1", "95% CI"]
+    assert "ceiling:" not in printed and "ceiling |" not in printed
+    result = json.loads((out / "ablation.json").read_text())
+    assert all("ceiling" not in row for row in result["summary"])
+
+
 def test_sweeps_default_to_ten_seeds_on_the_headroom_configs_and_five_elsewhere(capsys):
     for name in ("headroom", "headroom_pan", "headroom_shake"):
         assert sweep_seeds(None, load_config(name)) == list(range(10))
