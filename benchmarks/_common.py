@@ -241,6 +241,24 @@ def sweep_entry(result: dict, **extra) -> dict:
             "records": [{k: r[k] for k in RECORD_KEYS if k in r} for r in result["records"]]}
 
 
+def add_override_args(parser: argparse.ArgumentParser, root: str) -> None:
+    """The arguments every sweep benchmark takes: KEY=VALUE overrides and the sweeps' folder."""
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="config overrides for every run (e.g. train.epochs=2 for a smoke "
+                        "run)")
+    parser.add_argument("--root", default=root, help="folder of the sweeps")
+
+
+def run_ablate(arguments: list[str], out: Path, what: str) -> dict:
+    """``tagnet ablate ARGUMENTS --quiet -o OUT`` (finished runs reused); its ablation.json."""
+    from tagnet.cli import main as tagnet
+
+    code = tagnet(["ablate", *arguments, "--quiet", "-o", str(out)])
+    if code:
+        raise SystemExit(f"{what} failed (exit {code}); see above")
+    return json.loads((out / "ablation.json").read_text())
+
+
 def write_json(path: str | Path, payload: dict) -> Path:
     """Write ``payload`` atomically: a crash mid-write leaves the previous file whole."""
     path = Path(path)

@@ -26,9 +26,14 @@ import argparse
 import json
 from pathlib import Path
 
-from _common import command_line, machine_info, sweep_entry, write_json
-
-from tagnet.cli import main as tagnet
+from _common import (
+    add_override_args,
+    command_line,
+    machine_info,
+    run_ablate,
+    sweep_entry,
+    write_json,
+)
 
 FIVE = ["--seeds", "0", "1", "2", "3", "4"]
 #: name -> (config, extra ablate arguments)
@@ -43,19 +48,13 @@ def run_setting(name: str, root: Path, seeds: list[str] | None, overrides: list[
     config, extra = SETTINGS[name]
     if seeds:  # --seeds replaces the setting's own seeds, keeps its other arguments
         extra = [a for a in extra if a not in FIVE] + ["--seeds", *seeds]
-    code = tagnet(["ablate", "--config", config, "--reference", "B + TE", "--quiet", "-o",
-                   str(root / name), *overrides, *extra])
-    if code:
-        raise SystemExit(f"setting {name} failed (exit {code}); see above")
-    return json.loads((root / name / "ablation.json").read_text())
+    return run_ablate(["--config", config, "--reference", "B + TE", *overrides, *extra],
+                      root / name, f"setting {name}")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="config overrides for every run (e.g. train.epochs=2 for a smoke "
-                        "run)")
-    parser.add_argument("--root", default="runs/table4", help="folder of the sweeps")
+    add_override_args(parser, "runs/table4")
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
                         help="settings to run (default: all three)")
     parser.add_argument("--seeds", nargs="+", help="training seeds for every setting (default: "

@@ -42,9 +42,14 @@ import argparse
 import json
 from pathlib import Path
 
-from _common import command_line, machine_info, sweep_entry, write_json
-
-from tagnet.cli import main as tagnet
+from _common import (
+    add_override_args,
+    command_line,
+    machine_info,
+    run_ablate,
+    sweep_entry,
+    write_json,
+)
 
 GRAPH_ONLY = ["model.kwargs.graph_only=true"]
 LADDER = ("intra_frame", "tag", "tag_directed", "tag_window:2", "random_temporal:tag",
@@ -100,20 +105,14 @@ def run_study(name: str, root: Path, seeds: list[str] | None, overrides: list[st
     config, topologies, head, extra = STUDIES[name]
     seed_args = ["--seeds", *seeds] if seeds else extra
     reference = f"topology {REFERENCES.get(name, 'tag')}"
-    code = tagnet(["ablate", "--config", config, "--sweep", "topology", "--values",
-                   *topologies, "--reference", reference, "--no-noise-floor", "--quiet",
-                   "-o", str(root / name), *GRAPH_ONLY, *head, *overrides, *seed_args])
-    if code:
-        raise SystemExit(f"study {name} failed (exit {code}); see above")
-    return json.loads((root / name / "ablation.json").read_text())
+    return run_ablate(["--config", config, "--sweep", "topology", "--values", *topologies,
+                       "--reference", reference, "--no-noise-floor", *GRAPH_ONLY, *head,
+                       *overrides, *seed_args], root / name, f"study {name}")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="config overrides for every run (e.g. train.epochs=2 for a smoke "
-                        "run)")
-    parser.add_argument("--root", default="runs/ladder", help="folder of the sweeps")
+    add_override_args(parser, "runs/ladder")
     parser.add_argument("--studies", nargs="+", choices=list(STUDIES) + ["main", "all"],
                         default=["all"], help="studies to run (main: paths, sites, camera, "
                         "sites_local; all: every study)")
