@@ -14,7 +14,8 @@ p-value of the tables can be recomputed from the repository alone:
 Rows whose models compute the same pooled features as an earlier row are listed as
 "= B + TE" and not trained (``tagnet ablate``'s equivalence check). Each run trains until its
 holdout score has converged (``train.early_stop``, at most 60 epochs) and records whether it
-did; about 14 s for B and 50-120 s for a head on one core.
+did; 8-12 s for B (it never converges and runs the whole budget) and 45-100 s for a
+head on one idle core.
 
 Example:
     OMP_NUM_THREADS=1 python benchmarks/table4.py --root runs/table4            # everything
@@ -35,21 +36,20 @@ from _common import (
     write_json,
 )
 
-FIVE = ["--seeds", "0", "1", "2", "3", "4"]
-#: name -> (config, extra ablate arguments)
-SETTINGS: dict[str, tuple[str, list[str]]] = {
-    "still": ("headroom", []),
-    "pan": ("headroom_pan", [*FIVE, "--no-noise-floor"]),
-    "shake": ("headroom_shake", [*FIVE, "--no-noise-floor"]),
+FIVE = ["0", "1", "2", "3", "4"]
+#: name -> (config, seeds (None: the config's train.sweep_seeds), extra ablate arguments)
+SETTINGS: dict[str, tuple[str, list[str] | None, list[str]]] = {
+    "still": ("headroom", None, []),
+    "pan": ("headroom_pan", FIVE, ["--no-noise-floor"]),
+    "shake": ("headroom_shake", FIVE, ["--no-noise-floor"]),
 }
 
 
 def run_setting(name: str, root: Path, seeds: list[str] | None, overrides: list[str]) -> dict:
-    config, extra = SETTINGS[name]
-    if seeds:  # --seeds replaces the setting's own seeds, keeps its other arguments
-        extra = [a for a in extra if a not in FIVE] + ["--seeds", *seeds]
-    return run_ablate(["--config", config, "--reference", "B + TE", *overrides, *extra],
-                      root / name, f"setting {name}")
+    config, own_seeds, extra = SETTINGS[name]
+    seeds = seeds or own_seeds  # --seeds replaces the setting's own seeds
+    return run_ablate(["--config", config, "--reference", "B + TE", *overrides, *extra,
+                       *(["--seeds", *seeds] if seeds else [])], root / name, f"setting {name}")
 
 
 def main(argv=None) -> None:
