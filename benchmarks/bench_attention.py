@@ -139,6 +139,14 @@ def measure_memory(device) -> None:
     PENDING.clear()
 
 
+def ratios_to_first(rows: list[dict], key: str) -> list[dict]:
+    """Each row's wall and CPU time as a multiple of the first row's (``key``, ``cpu_key``)."""
+    for row in rows:
+        row[key] = row["median_ms"] / rows[0]["median_ms"]
+        row[f"cpu_{key}"] = row["cpu_ms"] / rows[0]["cpu_ms"]
+    return rows
+
+
 def part_operators(args, device, B, C) -> list[dict]:
     grid = TokenGrid(8, 7, 7)
     x0 = torch.randn(B, grid.num_nodes, C, device=device)
@@ -153,10 +161,7 @@ def part_operators(args, device, B, C) -> list[dict]:
         row = measure({"operator": name, "grid": str(grid), "B": B, "C": C}, step, args, device)
         rows.append(row)
         print(f"  {name}: {row['median_ms']:,.1f} ms", flush=True)
-    for row in rows:
-        row["x_appnp_structured"] = row["median_ms"] / rows[0]["median_ms"]
-        row["cpu_x_appnp_structured"] = row["cpu_ms"] / rows[0]["cpu_ms"]
-    return rows
+    return ratios_to_first(rows, "x_appnp_structured")
 
 
 def part_attention(args, device, B, grid) -> list[dict]:
@@ -261,10 +266,7 @@ def part_heads(args, device, B, C, grid) -> list[dict]:
         row = measure({"head": name, "grid": str(grid), "B": B, "C": C}, step, args, device)
         rows.append(row)
         print(f"  {name} at {grid}: {row['median_ms']:,.1f} ms", flush=True)
-    for row in rows:
-        row["x_released"] = row["median_ms"] / rows[0]["median_ms"]
-        row["cpu_x_released"] = row["cpu_ms"] / rows[0]["cpu_ms"]
-    return rows
+    return ratios_to_first(rows, "x_released")
 
 
 def main() -> None:
