@@ -13,7 +13,8 @@ Holm over the table).
     study        config          head (graph-only, then)      topologies                  seeds
     paths        headroom        GATv2, max                   LADDER                      10
     sites        sitesynth       GATv2, max                   LADDER                      10
-    camera       headroom_pan    GATv2, max                   tag, tag_aligned            10
+    camera       headroom_pan    GATv2, max                   tag, tag_aligned,           10
+                                                              random_temporal:tag
     sites_local  sitesynth       GATv2, max, no attention     LOCAL (reference            10
                                  between tokens                tag_directed)
     paths_rgcn   headroom        R-GCN, max                   intra_frame, tag,            5
@@ -30,6 +31,12 @@ frames can compare a site with itself; with ``attention_topology=none`` (each to
 to itself only) a token knows its own site, and only a time-aligned link brings it the same
 site of the next frame: tag_directed against its control at equal typing
 random_temporal:tag_directed, and tag, random_temporal:tag, tag_dense.
+
+CAMERA: under a pan site p of frame t+1 shows other content than site p of frame t;
+tag_aligned links each token to its most similar tokens of the next frame instead. Its
+graph, rebuilt per clip, is not symmetric in time either, so random_temporal:tag (tag's edge
+count per type, rewired at random) is the control that tells following the content from
+merely breaking the time symmetry.
 
 Example:
     python benchmarks/topology_ladder.py --root runs/ladder                 # everything
@@ -63,7 +70,7 @@ STUDIES: dict[str, tuple[str, tuple[str, ...], list[str], list[str]]] = {
     "paths": ("headroom", LADDER, ["model.kwargs.operator=gatv2", "model.kwargs.readout=max"], []),
     "sites": ("sitesynth", LADDER, ["model.kwargs.operator=gatv2", "model.kwargs.readout=max"],
               []),
-    "camera": ("headroom_pan", ("tag", "tag_aligned"),
+    "camera": ("headroom_pan", ("tag", "tag_aligned", "random_temporal:tag"),
                ["model.kwargs.operator=gatv2", "model.kwargs.readout=max"], []),
     "sites_local": ("sitesynth", LOCAL, ["model.kwargs.operator=gatv2", "model.kwargs.readout=max",
                                          "model.kwargs.attention_topology=none"], []),
