@@ -21,7 +21,7 @@ when interrupted; a finished one is reused.
 Per run the table gives the epoch the rule stopped at, the test top-1 of the stopped run and
 of the whole-budget run (both from the checkpoint with the best holdout score), and the first
 epoch at which the whole-budget run met the rule. ``left plateau`` says the whole-budget run
-ends more than ``--margin`` points higher: the rule had stopped it on a plateau.
+ends more than ``--gain`` points higher: the rule had stopped it on a plateau.
 """
 from __future__ import annotations
 
@@ -88,8 +88,10 @@ def main(argv=None) -> None:
     parser.add_argument("sweeps", nargs="+", type=Path, help="finished `tagnet ablate` folders")
     parser.add_argument("--margin", type=float, default=5.0,
                         help="points below the row's ceiling (holdout top-1) that make a "
-                        "stopped run a candidate, and the gain that counts as leaving a "
-                        "plateau (default 5)")
+                        "stopped run a candidate (default 5)")
+    parser.add_argument("--gain", type=float, default=5.0,
+                        help="test top-1 points the whole-budget run must gain over the stopped "
+                        "one to count as having left a plateau (default 5)")
     parser.add_argument("--all", action="store_true", help="every run stopped early")
     parser.add_argument("--root", type=Path, default=None, help="where retrained runs go "
                         f"(default: {CHECK_DIR}/ beside the first sweep folder)")
@@ -108,7 +110,7 @@ def main(argv=None) -> None:
     for i, c in enumerate(found, 1):
         print(f"\n[{i}/{len(found)}] {c['run_dir']} on the whole budget", flush=True)
         r = retrain(c, root)
-        r["left_plateau"] = 100 * (r["full_top1"] - r["stopped_top1"]) > args.margin
+        r["left_plateau"] = 100 * (r["full_top1"] - r["stopped_top1"]) > args.gain
         rows.append(r)
     table = print_table([{
         "run": f"{Path(r['sweep']).name} / {r['variant']} / seed {r['seed']}",
@@ -120,7 +122,7 @@ def main(argv=None) -> None:
         ["run", "ceiling", "stopped at", "top-1 stopped", "top-1 whole budget",
          "converged from", "left plateau"])
     write_json(args.out, {"benchmark": "plateau_check", "command": command_line(),
-                          "machine": machine_info("cpu"), "margin": args.margin,
+                          "machine": machine_info("cpu"), "margin": args.margin, "gain": args.gain,
                           "runs": rows, "table": table})
 
 
