@@ -358,6 +358,17 @@ def sweeps_section(data: dict, path: Path) -> str:
     return "\n".join(text)
 
 
+def plateau_section(data: dict, path: Path) -> str:
+    """plateau_check.py: runs early stopping ended below their ceiling, on the whole budget."""
+    left = sum(r["left_plateau"] for r in data.get("runs", []))
+    return "\n".join([
+        f"## Runs stopped on a plateau: {path.name} (plateau_check.py)\n", provenance(data, path),
+        f"- runs stopped early more than {data.get('margin')} points (holdout top-1) below their "
+        f"construction ceiling, retrained with train.early_stop=false: {len(data.get('runs', []))}"
+        f", of which {left} gained more than {data.get('gain')} points of test top-1\n",
+        data.get("table", ""), ""])
+
+
 def _ratio(num: dict | None, den: dict | None, key: str) -> float | None:
     if not num or not den or num.get(key) is None or not den.get(key):
         return None
@@ -434,7 +445,7 @@ def attention_section(data: dict, path: Path) -> str:
 
 SECTIONS = {"propagation": propagation_section, "head": head_section, "gpu_check": gpu_section,
             "graph_heads": graph_heads_section, "table4": sweeps_section,
-            "topology_ladder": sweeps_section,
+            "topology_ladder": sweeps_section, "plateau_check": plateau_section,
             "Graph attention whose cost follows the edges (issue 28)": attention_section}
 
 

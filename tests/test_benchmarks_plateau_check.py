@@ -11,6 +11,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
+import make_results  # noqa: E402
 import plateau_check  # noqa: E402
 
 from tagnet.cli import main as tagnet  # noqa: E402
@@ -83,7 +84,8 @@ def test_a_stopped_run_is_retrained_on_the_whole_budget_and_reused(tmp_path):
                    f"data.root={tmp_path / 'data'}", "data.synth.clips_per_class=8",
                    "train.epochs=8", *stop_early])
     assert code == 0
-    out = tmp_path / "check.json"
+    out = tmp_path / "json" / "plateau_check.json"
+    out.parent.mkdir()
     plateau_check.main([str(sweep), "--all", "--out", str(out)])
     run = json.loads(out.read_text())["runs"]
     assert len(run) == 1 and 1 < run[0]["stopped_epoch"] < 8 and run[0]["full_epochs"] == 8
@@ -96,3 +98,10 @@ def test_a_stopped_run_is_retrained_on_the_whole_budget_and_reused(tmp_path):
     plateau_check.main([str(sweep), "--all", "--out", str(out)])  # reused, not retrained
     assert (full / "test" / "metrics.json").stat().st_mtime_ns == before
     assert json.loads(out.read_text())["runs"] == run
+    # RESULTS.md shows the table with the count of runs that left a plateau
+    make_results.main(["--dir", str(out.parent), "--out", str(tmp_path / "R.md")])
+    text = (tmp_path / "R.md").read_text()
+    assert "## Runs stopped on a plateau: plateau_check.json (plateau_check.py)" in text
+    gained = int(run[0]["left_plateau"])
+    assert f"retrained with train.early_stop=false: 1, of which {gained} gained more" in text
+    assert json.loads(out.read_text())["table"] in text
