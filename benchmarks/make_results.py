@@ -365,7 +365,9 @@ def plateau_section(data: dict, path: Path) -> str:
         f"## Runs stopped on a plateau: {path.name} (plateau_check.py)\n", provenance(data, path),
         f"- runs stopped early more than {data.get('margin')} points (holdout top-1) below their "
         f"construction ceiling, retrained with train.early_stop=false: {len(data.get('runs', []))}"
-        f", of which {left} gained more than {data.get('gain')} points of test top-1\n",
+        f", of which {left} gained more than {data.get('gain')} points of test top-1"
+        + (f" (seeds {' '.join(map(str, data['seeds']))} only)" if data.get("seeds") else "")
+        + "\n",
         data.get("table", ""), ""])
 
 

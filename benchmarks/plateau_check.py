@@ -93,13 +93,17 @@ def main(argv=None) -> None:
                         help="test top-1 points the whole-budget run must gain over the stopped "
                         "one to count as having left a plateau (default 5)")
     parser.add_argument("--all", action="store_true", help="every run stopped early")
+    parser.add_argument("--seeds", nargs="+", type=int, help="only the runs of these seeds "
+                        "(a smaller budget: each retraining runs the whole train.epochs)")
     parser.add_argument("--root", type=Path, default=None, help="where retrained runs go "
                         f"(default: {CHECK_DIR}/ beside the first sweep folder)")
     parser.add_argument("--dry-run", action="store_true", help="list the candidates only")
     parser.add_argument("--out", default=str(Path(__file__).with_name("plateau_check.json")))
     args = parser.parse_args(argv)
-    found = [c for s in args.sweeps for c in candidates(s, args.margin, args.all)]
-    print(f"{len(found)} run(s) stopped early below their ceiling - {args.margin:g} points")
+    found = [c for s in args.sweeps for c in candidates(s, args.margin, args.all)
+             if args.seeds is None or c["seed"] in args.seeds]
+    print(f"{len(found)} run(s) stopped early below their ceiling - {args.margin:g} points"
+          + (f" (seeds {' '.join(map(str, args.seeds))})" if args.seeds else ""))
     for c in found:
         print(f"  {c['run_dir']}: stopped at epoch {c['stopped_epoch']}, best holdout "
               f"{100 * c['stopped_holdout_top1']:.1f}, ceiling {100 * c['ceiling']:.1f}")
@@ -123,6 +127,7 @@ def main(argv=None) -> None:
          "converged from", "left plateau"])
     write_json(args.out, {"benchmark": "plateau_check", "command": command_line(),
                           "machine": machine_info("cpu"), "margin": args.margin, "gain": args.gain,
+                          "seeds": args.seeds,
                           "runs": rows, "table": table})
 
 

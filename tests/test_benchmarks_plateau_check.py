@@ -57,6 +57,14 @@ def test_candidates_are_runs_the_rule_stopped_below_their_ceiling_on_the_holdout
         ("topology tag", 0), ("topology tag", 1), ("topology tag_directed", 2)]
 
 
+def test_seeds_limit_the_runs_retrained(tmp_path, capsys):
+    sweep = _fake_sweep(tmp_path)
+    plateau_check.main([str(sweep), "--seeds", "2", "--dry-run"])
+    out = capsys.readouterr().out
+    assert out.startswith("1 run(s) stopped early below their ceiling - 5 points (seeds 2)")
+    assert "topology_tag_directed/seed2: stopped at epoch 3, best holdout 60.0" in out
+
+
 def test_a_moved_sweep_folder_finds_its_own_runs(tmp_path):
     sweep = _fake_sweep(tmp_path)
     moved = tmp_path / "elsewhere" / "sweep"
