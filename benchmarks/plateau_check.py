@@ -80,6 +80,7 @@ def retrain(c: dict, root: Path) -> dict:
     return {**c, "full_dir": str(out), "full_epochs": len(epochs),
             "full_holdout_top1": max(e["val_top1"] for e in epochs),
             "full_top1": metrics["top1"], "full_best_epoch": metrics.get("epoch"),
+            "full_train_time_s": round(sum(e.get("epoch_time", 0.0) for e in epochs), 1),
             "full_converged_epoch": metrics.get("converged_epoch")}
 
 

@@ -102,6 +102,9 @@ def test_a_stopped_run_is_retrained_on_the_whole_budget_and_reused(tmp_path):
     config = (full / "config.yaml").read_text()
     assert "early_stop: false" in config and "topology: tag" in config
     assert run[0]["full_top1"] == json.loads((full / "test" / "metrics.json").read_text())["top1"]
+    epochs = [json.loads(line) for line in (full / "log.jsonl").read_text().splitlines()]
+    assert run[0]["full_train_time_s"] == round(sum(e["epoch_time"] for e in epochs
+                                                    if e["kind"] == "epoch"), 1) > 0
     before = (full / "test" / "metrics.json").stat().st_mtime_ns
     plateau_check.main([str(sweep), "--all", "--out", str(out)])  # reused, not retrained
     assert (full / "test" / "metrics.json").stat().st_mtime_ns == before
