@@ -3,9 +3,9 @@
 The convergence rule (:mod:`tagnet.train.convergence`) calls a run converged when its best
 holdout score stopped rising over ``train.converge_window`` lr-weighted epochs and its training
 loss settled below ``(1 - converge_fit)`` times the class-frequency loss; ``train.early_stop``
-ends the run there. A head waiting on a plateau that a symmetry sets (50% on SiteSynth: the
-order of the frames read, their direction not yet) can meet both conditions for a few epochs
-and be stopped before it leaves. This script retrains such runs of finished sweep folders with
+ends the run there. A head waiting on a plateau that a symmetry sets (50% on SiteSynth, what a
+head blind to frame order can reach) can meet both conditions for a few epochs and be stopped
+before it leaves. This script retrains such runs of finished sweep folders with
 ``train.early_stop=false`` (the same config, the whole ``train.epochs`` budget) and puts the
 two results side by side.
 
