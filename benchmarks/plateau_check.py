@@ -12,8 +12,9 @@ two results side by side.
 Which runs: every run stopped early (``converged_epoch`` before the budget) whose best holdout
 top-1 is more than ``--margin`` points below its row's construction ceiling (100 where the
 sweep table has none); ``--all`` takes every run stopped early. The choice reads the holdout,
-never the test split. Retrained runs go to ``OUT/<sweep folder>/<row>/<seed>`` and resume
-when interrupted; a finished one is reused.
+never the test split. Retrained runs go to ``ROOT/<sweep folder>/<row>/<seed>`` (``--root``,
+by default ``plateau_check/`` beside the first sweep folder) and resume from their last
+checkpoint when interrupted; a finished one is reused.
 
     python benchmarks/plateau_check.py runs/ladder/sites runs/ladder/sites_attention
     python benchmarks/plateau_check.py runs/ladder/paths --margin 2 --out plateau.json

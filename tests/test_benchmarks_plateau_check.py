@@ -109,6 +109,10 @@ def test_a_stopped_run_is_retrained_on_the_whole_budget_and_reused(tmp_path):
     plateau_check.main([str(sweep), "--all", "--out", str(out)])  # reused, not retrained
     assert (full / "test" / "metrics.json").stat().st_mtime_ns == before
     assert json.loads(out.read_text())["runs"] == run
+    (full / "test" / "metrics.json").unlink()  # cut short before its test: resumes, same result
+    plateau_check.main([str(sweep), "--all", "--out", str(out)])
+    assert "resumed from" in (full / "log.jsonl").read_text()
+    assert json.loads(out.read_text())["runs"] == run
     # RESULTS.md shows the table with the count of runs that left a plateau
     make_results.main(["--dir", str(out.parent), "--out", str(tmp_path / "R.md")])
     text = (tmp_path / "R.md").read_text()
