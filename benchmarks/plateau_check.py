@@ -70,6 +70,9 @@ def retrain(c: dict, root: Path) -> dict:
 
     run = Path(c["run_dir"])
     out = root / Path(c["sweep"]).name / run.parent.name / run.name
+    if out.resolve() == run.resolve():  # it would report (or resume) the stopped run itself
+        raise SystemExit(f"--root {root} puts the retrained run onto the stopped one ({run}); "
+                         "give a --root outside the sweep's parent folder")
     if not (out / "test" / "metrics.json").is_file():
         resume = ["--resume", str(out)] if (out / "last.pth").is_file() else []
         code = tagnet(["train", "--config", str(run / "config.yaml"), "--output-dir", str(out),

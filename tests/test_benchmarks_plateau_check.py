@@ -65,6 +65,16 @@ def test_seeds_limit_the_runs_retrained(tmp_path, capsys):
     assert "topology_tag_directed/seed2: stopped at epoch 3, best holdout 60.0" in out
 
 
+def test_a_root_that_would_land_on_the_stopped_runs_is_refused(tmp_path):
+    sweep = _fake_sweep(tmp_path)
+    before = {f: f.read_bytes() for f in sweep.rglob("*") if f.is_file()}
+    with pytest.raises(SystemExit, match=r"puts the retrained run onto the stopped one"):
+        plateau_check.main([str(sweep), "--root", str(tmp_path), "--out",
+                            str(tmp_path / "out.json")])
+    assert {f: f.read_bytes() for f in sweep.rglob("*") if f.is_file()} == before
+    assert not (tmp_path / "out.json").exists()
+
+
 def test_a_moved_sweep_folder_finds_its_own_runs(tmp_path):
     sweep = _fake_sweep(tmp_path)
     moved = tmp_path / "elsewhere" / "sweep"
