@@ -32,12 +32,13 @@ from pathlib import Path
 
 from _common import command_line, machine_info, print_table, write_json
 
+from tagnet.eval.plots import read_log
+
 CHECK_DIR = "plateau_check"
 
 
 def _epochs(run: Path) -> list[dict]:
-    lines = (run / "log.jsonl").read_text().splitlines()
-    return [e for e in map(json.loads, lines) if e.get("kind") == "epoch"]
+    return [e for e in read_log(run / "log.jsonl") if e.get("kind") == "epoch"]
 
 
 def candidates(sweep: Path, margin: float, every: bool) -> list[dict]:
