@@ -106,6 +106,11 @@ def main(argv=None) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list the candidates only")
     parser.add_argument("--out", default=str(Path(__file__).with_name("plateau_check.json")))
     args = parser.parse_args(argv)
+    out = Path(args.out).resolve()
+    for sweep in args.sweeps:  # the sweeps are this command's inputs
+        if out.is_relative_to(sweep.resolve()):
+            parser.error(f"--out {args.out} lies inside the sweep folder {sweep}, one of this "
+                         "command's inputs; write the JSON elsewhere")
     found = [c for s in args.sweeps for c in candidates(s, args.margin, args.all)
              if args.seeds is None or c["seed"] in args.seeds]
     print(f"{len(found)} run(s) stopped early below their ceiling - {args.margin:g} points"

@@ -75,6 +75,15 @@ def test_a_root_that_would_land_on_the_stopped_runs_is_refused(tmp_path):
     assert not (tmp_path / "out.json").exists()
 
 
+def test_an_out_inside_a_sweep_folder_is_refused(tmp_path, capsys):
+    sweep = _fake_sweep(tmp_path)
+    before = (sweep / "ablation.json").read_bytes()
+    with pytest.raises(SystemExit):
+        plateau_check.main([str(sweep), "--dry-run", "--out", str(sweep / "ablation.json")])
+    assert "lies inside the sweep folder" in capsys.readouterr().err
+    assert (sweep / "ablation.json").read_bytes() == before
+
+
 def test_a_moved_sweep_folder_finds_its_own_runs(tmp_path):
     sweep = _fake_sweep(tmp_path)
     moved = tmp_path / "elsewhere" / "sweep"
